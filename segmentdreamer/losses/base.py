@@ -1,0 +1,121 @@
+"""What every distillation loss takes and returns, and the pieces they share.
+
+A loss is a dataclass of hyperparameters plus random state, called once per iteration:
+
+    out = loss(prior, LossInput(latents=z0, images=rgb, cond=cond, step=it, total_steps=5000))
+    out.loss.backward()     # dL/dz0 is the method's gradient (or the gradient of its objective)
+
+``prior`` is anything with a ``schedule`` (NoiseSchedule), ``predict_noise(x, t, embedding)`` and,
+for GCS, ``decode(latents)``: the real :class:`~segmentdreamer.prior.DiffusionPrior` or a toy
+analytic predictor in the tests.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from ..prior.conditioning import ViewConditioning
+from ..prior.schedule import NoiseSchedule
+
+
+class Prior(Protocol):
+    schedule: NoiseSchedule
+
+    def predict_noise(self, x: Tensor, t: Tensor, embedding: Tensor) -> Tensor: ...
+
+    def decode(self, latents: Tensor) -> Tensor: ...
+
+
+@dataclass
+class LossInput:
+    """One iteration's inputs.
+
+    Attributes:
+        latents: z0 [B, 4, h, w], differentiable (the VAE encoding of the rendered views).
+        cond: the views' text conditioning.
+        step: the training iteration (0-based).
+        total_steps: the run's iteration budget (annealing schedules use step / total_steps).
+        images: [B, 3, H, W] rendered images in [0, 1], differentiable (only GCS's pixel term reads them).
+    """
+
+    latents: Tensor
+    cond: ViewConditioning
+    step: int
+    total_steps: int
+    images: Tensor | None = None
+
+
+@dataclass
+class LossOut:
+    """One iteration's result.
+
+    Attributes:
+        loss: scalar to call ``backward()`` on.
+        grad: the gradient handed to z0 ([B, 4, h, w]) for score-style losses, None for objectives.
+        logs: named diagnostics (timesteps as ints, norms as 0-dim tensors: read them rarely).
+    """
+
+    loss: Tensor
+    grad: Tensor | None
+    logs: dict[str, float | Tensor] = field(default_factory=dict)
+
+
+def warmup_ratio(step: int, warmup_steps: int = 1500) -> float:
+    """r = 1 - min(step / warmup_steps, 1): 1 at the start, 0 from ``warmup_steps`` on (SPEC 4)."""
+    return 1.0 - min(step / warmup_steps, 1.0)
+
+
+def inject_gradient(latents: Tensor, grad: Tensor) -> Tensor:
+    """0.5 * ||z0 - sg(z0 - grad)||^2 summed, whose gradient with respect to z0 is exactly ``grad``."""
+    target = (latents - grad).detach()
+    return 0.5 * (latents.float() - target.float()).pow(2).sum()
+
+
+def randint(low: int, high: int, generator: torch.Generator) -> int:
+    """One integer uniform in [low, high) from ``generator`` (torch.randint semantics)."""
+    return int(torch.randint(low, high, (1,), generator=generator).item())
+
+
+def floor_int(value: float) -> int:
+    return int(math.floor(value))
+
+
+class RandomStateMixin:
+    """Generators owned by a loss, saved and restored with its checkpoint.
+
+    ``noise_generator`` (seeded with ``noise_seed``) draws the fixed noise and the timesteps of the
+    methods that follow the official code's ``noise_gen``; ``run_generator`` (seeded with the run seed)
+    draws the fresh noise and the noise offsets. Draws happen on the CPU, so CPU and GPU runs agree.
+    """
+
+    seed: int
+    noise_seed: int
+
+    def _init_random_state(self) -> None:
+        self.noise_generator = torch.Generator().manual_seed(self.noise_seed)
+        self.run_generator = torch.Generator().manual_seed(self.seed)
+        self.fixed_noise: Tensor | None = None
+
+    def state_dict(self) -> dict:
+        return {
+            "noise_generator": self.noise_generator.get_state(),
+            "run_generator": self.run_generator.get_state(),
+            "fixed_noise": self.fixed_noise,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.noise_generator.set_state(state["noise_generator"])
+        self.run_generator.set_state(state["run_generator"])
+        self.fixed_noise = state["fixed_noise"]
+
+    def offset_noise(self, shape: tuple[int, ...], offset: float, generator: torch.Generator) -> Tensor:
+        """randn(shape) from ``generator`` + offset * randn(1, C, 1, 1) from the run generator (CPU, fp32)."""
+        noise = torch.randn(shape, generator=generator)
+        if offset:
+            noise = noise + offset * torch.randn((1, shape[1], 1, 1), generator=self.run_generator)
+        return noise

@@ -1,0 +1,72 @@
+"""ISM: Interval Score Matching (LucidDreamer), as its official code (SPEC 5).
+
+    delta = int(80 + 20 r);  index i ~ U[20, 500 + 480 r),  t = i + 1,  s = max(i - delta, 0) + 1
+    x_1 = a_1 z0 + s_1 eps                                  fresh eps (randn + 0.1 offset)
+    x_s = DDIM inversion of x_1 with eps(., ∅) in jumps of 200 (1 -> 201 -> ... -> s, at most 5)
+    x_t = Phi(x_s, s -> t, eps(x_s, s, ∅))                  that eps is the target
+    grad = 0.1 (s_t / a_t) (eps_cfg(x_t, t) - eps(x_s, s, ∅))     g = 7.5
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..prior.guidance import guided_noise, timesteps_for
+from .base import LossInput, LossOut, Prior, RandomStateMixin, floor_int, inject_gradient, randint, warmup_ratio
+from .solver import invert
+
+
+@dataclass
+class ISMLoss(RandomStateMixin):
+    guidance_scale: float = 7.5
+    grad_scale: float = 0.1
+    delta_t: int = 80
+    delta_t_start: int = 100
+    """The interval t - s shrinks from delta_t_start to delta_t over the warm-up."""
+    xs_jump: int = 200
+    """Timestep jump of the inversion toward x_s."""
+    xs_max_steps: int = 5
+    warmup_steps: int = 1500
+    noise_offset: float = 0.1
+    noise_seed: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self._init_random_state()
+
+    def sample_timesteps(self, step: int) -> tuple[int, int]:
+        """(t, s): the interval end points of this iteration."""
+        r = warmup_ratio(step, self.warmup_steps)
+        delta = int(self.delta_t + (self.delta_t_start - self.delta_t) * r)
+        index = randint(20, 500 + floor_int(480 * r), self.run_generator)
+        return index + 1, max(index - delta, 0) + 1
+
+    def inversion_timesteps(self, s: int) -> list[int]:
+        """1, 1 + jump, ... capped at s, at most ``xs_max_steps`` jumps."""
+        steps = [1]
+        while steps[-1] < s and len(steps) <= self.xs_max_steps:
+            steps.append(min(steps[-1] + self.xs_jump, s))
+        return steps
+
+    def __call__(self, prior: Prior, batch: LossInput) -> LossOut:
+        z0, schedule, cond = batch.latents, prior.schedule, batch.cond
+        bsz = z0.shape[0]
+        t, s = self.sample_timesteps(batch.step)
+        noise = self.offset_noise(tuple(z0.shape), self.noise_offset, self.run_generator).to(device=z0.device, dtype=z0.dtype)
+
+        def eps_empty(x: Tensor, at: int) -> Tensor:
+            return prior.predict_noise(x, timesteps_for(at, bsz), cond.empty)
+
+        with torch.no_grad():
+            x_1 = schedule.alpha(1, z0) * z0.detach() + schedule.sigma(1, z0) * noise
+            to_s = self.inversion_timesteps(s)
+            x_s = invert(x_1, to_s, eps_empty, schedule)[0] if len(to_s) > 1 else x_1
+            x_t, target = invert(x_s, [s, t], eps_empty, schedule)
+            eps_t = guided_noise(prior.predict_noise, x_t, t, cond, self.guidance_scale).guided
+            weight = self.grad_scale * schedule.sigma(t, z0) / schedule.alpha(t, z0)
+            grad = torch.nan_to_num(weight * (eps_t - target))
+        logs = {"t": t, "s": s, "grad_norm": grad.norm()}
+        return LossOut(loss=inject_gradient(z0, grad), grad=grad, logs=logs)

@@ -1,0 +1,159 @@
+"""SCTD: Segmented Consistency Trajectory Distillation, the paper's loss (Sec. 4, Eq. 9-11; SPEC 5).
+
+Per iteration, for the B views of z0 [B, 4, h, w] and one (t, s, s_m) shared by the batch:
+
+    z_sm  = a_sm z0 + s_sm eps*                                   fixed noise eps* (SPEC 4)
+    z~_t  = Phi(Phi(z_sm, s_m->s, ∅), s->t, ∅)   if t >= t_tau    Eq. 11: unconditional inversion
+          = Phi(z_sm, s_m->t, ∅)                 otherwise
+    e_t   = eps_cfg(z~_t, t)                                      CFG (or Perp-Neg), one batched call
+    z^_s  = Phi(z~_t, t->s, e_t)
+    A     = G^m(z^_s, s, ∅)     = Phi(z^_s, s->s_m, eps(z^_s, s, ∅))
+    B     = G^m(z~_t, t, y)     = Phi(z~_t, t->s_m, e_t)
+    C     = G^m(z~_t, t, ∅)  ~=  z_sm  (the approximation of Sec. 4.4)
+
+``weighting="code"`` (default, the official code): grad = 0.1 (s_t/a_t) [(A - C) + (g + 1)(C - B)],
+the residual of Eq. 9 without its generative-prior term, handed to z0 (through J^T / a_sm when C is
+computed, J = dC/dz0). ``weighting="paper"``: Eq. 10 taken literally as a loss,
+b(t) (||sg(A) - C||^2 + (g + 1)^2 ||C - sg(B)||^2), b(t) = 1 / (a_sm s_t/a_t - s_sm)^2. The two differ
+in the sign of the self-consistency pull and in (g + 1) vs (g + 1)^2 (SPEC 5 NOTE).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..prior.guidance import guided_noise, timesteps_for
+from .base import LossInput, LossOut, Prior, RandomStateMixin, floor_int, inject_gradient, randint, warmup_ratio
+from .segments import SEGMENTATIONS, segment_edges, segment_start
+from .solver import phi
+
+
+@dataclass
+class SCTDLoss(RandomStateMixin):
+    """Hyperparameters of SCTD (defaults: the official code; SPEC 9 names the paper's readings)."""
+
+    guidance_scale: float = 7.5
+    """g, the CFG scale."""
+    segmentation: str = "uniform"
+    """uniform | mono | mono_paper (trajectory segmentation, Sec. 4.3)."""
+    num_segments: int = 5
+    """Ns."""
+    t_tau: int = 150
+    """Threshold of Eq. 11: two inversion steps from t_tau on, one below."""
+    inversion_threshold: str = "ge"
+    """ge: two steps when t >= t_tau (official code); gt: when t > t_tau (paper Eq. 11)."""
+    approx: bool = True
+    """Approximate G^m(z~_t, t, ∅) by z_sm (Sec. 4.4); False computes it with the UNet Jacobian."""
+    t_schedule: str = "shift_both"
+    """shift_both: t index ~ U[20 + 480r, 500 + 480r) (code); shift_upper: U[20, 500 + 480r) (paper)."""
+    weighting: str = "code"
+    """code: residual x 0.1 s_t/a_t (official); paper: Eq. 10 as a loss with b(t)."""
+    guided_cross_term: bool = True
+    """True: B uses the guided eps_cfg (code); False: B uses eps(z~_t, t, y) (paper's G(., y))."""
+    grad_scale: float = 0.1
+    """lambda, the code weighting's scale."""
+    min_gap: int = 80
+    """t is raised to at least s_m + min_gap."""
+    s_margin: int = 10
+    """s ~ U[s_m + s_margin, t - s_margin)."""
+    warmup_steps: int = 1500
+    noise_offset: float = 0.1
+    """Offset-noise scale of eps* (the official Perp-Neg path uses 0.05)."""
+    noise_seed: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.segmentation not in SEGMENTATIONS:
+            raise ValueError(f"segmentation must be one of {SEGMENTATIONS}, got {self.segmentation!r}")
+        for name, value, allowed in (
+            ("inversion_threshold", self.inversion_threshold, ("ge", "gt")),
+            ("t_schedule", self.t_schedule, ("shift_both", "shift_upper")),
+            ("weighting", self.weighting, ("code", "paper")),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        self.edges = segment_edges(self.segmentation, self.num_segments, self.t_tau)
+        self._init_random_state()
+
+    def sample_timesteps(self, step: int) -> tuple[int, int, int]:
+        """(t, s, s_m) for this iteration (SPEC 5 step 2), drawn from the noise generator."""
+        r = warmup_ratio(step, self.warmup_steps)
+        low = 20 + floor_int(480 * r) if self.t_schedule == "shift_both" else 20
+        t = randint(low, 500 + floor_int(480 * r), self.noise_generator) + 1
+        s_m = segment_start(self.edges, t)
+        t = max(t, s_m + self.min_gap)
+        s = randint(s_m + self.s_margin, t - self.s_margin, self.noise_generator)
+        return t, s, s_m
+
+    def two_step_inversion(self, t: int) -> bool:
+        return t >= self.t_tau if self.inversion_threshold == "ge" else t > self.t_tau
+
+    def __call__(self, prior: Prior, batch: LossInput) -> LossOut:
+        z0 = batch.latents
+        schedule, cond, g = prior.schedule, batch.cond, self.guidance_scale
+        if self.fixed_noise is None:
+            self.fixed_noise = self.offset_noise(tuple(z0.shape), self.noise_offset, self.noise_generator)
+        eps_star = self.fixed_noise.to(device=z0.device, dtype=z0.dtype)
+        t, s, s_m = self.sample_timesteps(batch.step)
+        bsz = z0.shape[0]
+
+        def eps_empty(x: Tensor, at: int) -> Tensor:
+            return prior.predict_noise(x, timesteps_for(at, bsz), cond.empty)
+
+        z_sm = schedule.alpha(s_m, z0) * z0 + schedule.sigma(s_m, z0) * eps_star
+        with torch.no_grad():
+            z_sm_const = z_sm.detach()
+            if self.two_step_inversion(t):
+                z_s_inv = phi(z_sm_const, s_m, s, eps_empty(z_sm_const, s_m), schedule)
+                eps_inv = eps_empty(z_s_inv, s)
+                z_t = phi(z_s_inv, s, t, eps_inv, schedule)
+            else:
+                eps_inv = eps_empty(z_sm_const, s_m)
+                z_t = phi(z_sm_const, s_m, t, eps_inv, schedule)
+            noise_t = guided_noise(prior.predict_noise, z_t, t, cond, g)
+            z_hat_s = phi(z_t, t, s, noise_t.guided, schedule)
+            self_target = phi(z_hat_s, s, s_m, eps_empty(z_hat_s, s), schedule)  # A
+            cross_eps = noise_t.guided if self.guided_cross_term else noise_t.text
+            cross_target = phi(z_t, t, s_m, cross_eps, schedule)  # B
+
+        if self.approx:
+            c = z_sm
+        else:
+            c = self._unconditional_consistency(prior, z_sm, z_t, t, s_m, cond)
+        out = self._weighted(schedule, z0, c, self_target, cross_target, t, s_m)
+        out.logs.update(t=t, s=s, s_m=s_m, two_step_inversion=int(self.two_step_inversion(t)))
+        return out
+
+    def _unconditional_consistency(self, prior: Prior, z_sm: Tensor, z_t_const: Tensor, t: int, s_m: int, cond) -> Tensor:
+        """C = G^m(z~_t, t, ∅) with autograd through that UNet call and z~_t's linear dependence on z_sm.
+
+        The inversion's UNet outputs are held constant, so z~_t = z~_t(const) + (a_t / a_sm)(z_sm - sg(z_sm)).
+        """
+        schedule = prior.schedule
+        z_t = z_t_const + (schedule.alpha(t, z_sm) / schedule.alpha(s_m, z_sm)) * (z_sm - z_sm.detach())
+        eps = prior.predict_noise(z_t, timesteps_for(t, z_t.shape[0]), cond.empty).to(z_t.dtype)
+        return phi(z_t, t, s_m, eps, schedule)
+
+    def _weighted(self, schedule, z0: Tensor, c: Tensor, a: Tensor, b: Tensor, t: int, s_m: int) -> LossOut:
+        g = self.guidance_scale
+        c_const = c.detach()
+        logs = {
+            "self_consistency_norm": (a - c_const).norm().detach(),
+            "cross_consistency_norm": (c_const - b).norm().detach(),
+        }
+        if self.weighting == "code":
+            residual = (a - c_const) + (g + 1.0) * (c_const - b)
+            grad = torch.nan_to_num(self.grad_scale * (schedule.sigma(t, z0) / schedule.alpha(t, z0)) * residual)
+            logs["grad_norm"] = grad.norm().detach()
+            if self.approx:
+                return LossOut(loss=inject_gradient(z0, grad), grad=grad, logs=logs)
+            # d/dz0 of sum(C * sg(grad)) / a_sm is J^T grad / a_sm (equal to grad when C = z_sm)
+            loss = (c.float() * grad.float()).sum() / schedule.alpha(s_m, z0).float()
+            return LossOut(loss=loss, grad=None, logs=logs)
+        a_sm, s_sm = schedule.alpha(s_m, z0), schedule.sigma(s_m, z0)
+        weight = 1.0 / (a_sm * schedule.sigma(t, z0) / schedule.alpha(t, z0) - s_sm) ** 2
+        loss = weight.float() * ((a.float() - c.float()).pow(2).sum() + (g + 1.0) ** 2 * (c.float() - b.float()).pow(2).sum())
+        return LossOut(loss=loss, grad=None, logs=logs)

@@ -1,0 +1,39 @@
+"""SDS: Score Distillation Sampling (DreamFusion), as threestudio implements it (SPEC 5).
+
+    t ~ U[20, 980] per view, eps ~ N(0, I) fresh,  z_t = a_t z0 + s_t eps
+    dL/dz0 = (1 - abar_t) (eps_cfg(z_t, t) - eps) / B        with g = 100
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..prior.guidance import guided_noise
+from .base import LossInput, LossOut, Prior, RandomStateMixin, inject_gradient
+
+
+@dataclass
+class SDSLoss(RandomStateMixin):
+    guidance_scale: float = 100.0
+    t_min: int = 20
+    t_max: int = 980
+    """Timesteps are drawn uniformly from [t_min, t_max], independently per view."""
+    noise_seed: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self._init_random_state()
+
+    def __call__(self, prior: Prior, batch: LossInput) -> LossOut:
+        z0, schedule = batch.latents, prior.schedule
+        bsz = z0.shape[0]
+        t = torch.randint(self.t_min, self.t_max + 1, (bsz,), generator=self.run_generator)
+        noise = self.offset_noise(tuple(z0.shape), 0.0, self.run_generator).to(device=z0.device, dtype=z0.dtype)
+        with torch.no_grad():
+            z_t = schedule.alpha(t, z0) * z0.detach() + schedule.sigma(t, z0) * noise
+            eps = guided_noise(prior.predict_noise, z_t, t, batch.cond, self.guidance_scale).guided
+            grad = torch.nan_to_num(schedule.one_minus_alphas_cumprod(t, z0) * (eps - noise) / bsz)
+        logs = {"t": t.tolist(), "grad_norm": grad.norm()}
+        return LossOut(loss=inject_gradient(z0, grad), grad=grad, logs=logs)

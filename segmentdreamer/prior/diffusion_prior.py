@@ -1,0 +1,128 @@
+"""The Stable Diffusion prior: UNet, VAE, text encoder, tokenizer and DDIM schedule (SPEC 4, 10).
+
+Everything the losses need from Stable Diffusion goes through this object:
+
+- ``encode(images)``: z0 = 0.18215 x a sample of the VAE posterior of (2*img - 1), gradient through
+  the encoder; ``decode(latents)``: images in [0, 1].
+- ``predict_noise(x, t, embedding)``: one UNet forward (the only UNet entry point, so a wrapper can
+  count calls).
+- ``prompt_embeddings(prompt, negative)``: the view prompts, negative and empty prompt, cached on disk.
+- ``schedule``: a_t, s_t, lambda_t tables.
+
+dtype and device conversion happens here and nowhere else: inputs are cast to the model dtype, and
+outputs come back in the model dtype (fp16 on CUDA by default, as the official code).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from ..models import resolve_model
+from .conditioning import VIEW_SUFFIXES, PromptEmbeddings
+from .schedule import NoiseSchedule
+from .text_cache import TextEmbeddingCache
+
+DEFAULT_NEGATIVE_PROMPT = (
+    "unrealistic, blurry, low quality, out of focus, ugly, low contrast, dull, low-resolution, oversaturation."
+)
+
+
+class DiffusionPrior:
+    """A loaded latent diffusion model. Build it with :meth:`from_pretrained`."""
+
+    def __init__(self, unet, vae, text_encoder, tokenizer, scheduler, model_key: str, cache_dir=None):
+        self.unet = unet
+        self.vae = vae
+        self.text_encoder = text_encoder
+        self.tokenizer = tokenizer
+        self.schedule = NoiseSchedule.from_scheduler(scheduler)
+        self.latent_scale = float(vae.config.scaling_factor)
+        self.text_cache = TextEmbeddingCache(cache_dir, model_key)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        id_or_folder: str | os.PathLike,
+        dtype: torch.dtype | None = None,
+        device: str | torch.device = "cpu",
+        cache_dir: str | os.PathLike | None = None,
+        config_key: str = "models.sd",
+    ) -> DiffusionPrior:
+        """Load a diffusers-layout Stable Diffusion folder (or cached hub id) without network access.
+
+        Args:
+            id_or_folder: folder with unet/, vae/, text_encoder/, tokenizer/, scheduler/ (or a cached hub id).
+            dtype: model dtype; default fp16 on CUDA, fp32 elsewhere.
+            device: where the networks live.
+            cache_dir: text-embedding cache folder (None: memory only).
+            config_key: the config key named in errors.
+        """
+        from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+        from transformers import CLIPTextModel, CLIPTokenizer
+
+        device = torch.device(device)
+        dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
+        folder = resolve_model(id_or_folder, config_key, "a diffusers-layout Stable Diffusion 2.1-base folder")
+        kwargs = dict(local_files_only=True)
+        unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=dtype, **kwargs)
+        vae = AutoencoderKL.from_pretrained(folder, subfolder="vae", torch_dtype=dtype, **kwargs)
+        text_encoder = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", torch_dtype=dtype, **kwargs)
+        tokenizer = CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer", **kwargs)
+        scheduler = DDIMScheduler.from_pretrained(folder, subfolder="scheduler", **kwargs)
+        for module in (unet, vae, text_encoder):
+            module.to(device).eval().requires_grad_(False)
+        return cls(unet, vae, text_encoder, tokenizer, scheduler, model_key=str(Path(folder).resolve()), cache_dir=cache_dir)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.unet.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.unet.device
+
+    def encode(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """z0 = scale * sample of the VAE posterior of (2 * images - 1); gradient flows to ``images``.
+
+        Args:
+            images: [B, 3, H, W] in [0, 1] (not clamped), any float dtype.
+            generator: draws the posterior sample (a CPU or device generator of the VAE's device).
+        Returns:
+            [B, 4, H/8, W/8] in the model dtype.
+        """
+        posterior = self.vae.encode((2.0 * images - 1.0).to(self.dtype)).latent_dist
+        noise = torch.randn(posterior.mean.shape, generator=generator, dtype=torch.float32,
+                            device=generator.device if generator is not None else posterior.mean.device)
+        return (posterior.mean + posterior.std * noise.to(posterior.mean)) * self.latent_scale
+
+    def decode(self, latents: Tensor) -> Tensor:
+        """Images in [0, 1], [B, 3, 8h, 8w], from latents [B, 4, h, w]."""
+        images = self.vae.decode((latents / self.latent_scale).to(self.dtype)).sample
+        return (images / 2.0 + 0.5).clamp(0.0, 1.0)
+
+    def predict_noise(self, x: Tensor, t: Tensor, embedding: Tensor) -> Tensor:
+        """One UNet forward: eps(x, t, embedding). x [N, 4, h, w], t LongTensor [N], embedding [N, L, D]."""
+        return self.unet(
+            x.to(self.dtype), t.to(self.device), encoder_hidden_states=embedding.to(device=self.device, dtype=self.dtype)
+        ).sample
+
+    @torch.no_grad()
+    def embed(self, prompt: str) -> Tensor:
+        """Text-encoder output [L, D] of one prompt (cached on disk by (model, prompt))."""
+
+        def compute(text: str) -> Tensor:
+            tokens = self.tokenizer(
+                text, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True, return_tensors="pt"
+            )
+            return self.text_encoder(tokens.input_ids.to(self.device))[0][0]
+
+        return self.text_cache.get(prompt, compute).to(device=self.device, dtype=self.dtype)
+
+    def prompt_embeddings(self, prompt: str, negative_prompt: str = DEFAULT_NEGATIVE_PROMPT) -> PromptEmbeddings:
+        """Front/side/back view prompts, the negative prompt and the empty prompt (SPEC 4)."""
+        views = {name: self.embed(prompt + suffix) for name, suffix in VIEW_SUFFIXES.items()}
+        return PromptEmbeddings(**views, negative=self.embed(negative_prompt), empty=self.embed(""))

@@ -1,0 +1,130 @@
+"""Tiny random-weight models in the real on-disk formats, for offline tests and the smoke workflow.
+
+``make_tiny_models(dir)`` writes, deterministically and in seconds:
+
+- ``dir/sd``: a Stable Diffusion 2.1-style pipeline in diffusers layout (unet/, vae/, text_encoder/,
+  tokenizer/, scheduler/, model_index.json) with SD 2.1-base's scheduler settings, a 4-level VAE (so
+  latents are 1/8 of the image size, 4 channels, scale 0.18215) and a 2-layer text encoder.
+- ``dir/clip``: a CLIP model and processor in transformers layout (``openai/clip-vit-large-patch14``'s
+  format at toy width).
+
+The tokenizers use the real CLIP BPE vocabulary, read from the file that open_clip ships (never the hub),
+so their token ids equal those of the real models. Tiny models prove the plumbing, never quality.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+from pathlib import Path
+
+import torch
+
+CLIP_VOCAB_SIZE = 49408
+BOS, EOS = "<|startoftext|>", "<|endoftext|>"
+
+
+def _byte_symbols() -> list[str]:
+    """The 256 printable symbols byte-level BPE uses for bytes 0..255, in byte order."""
+    printable = set(range(ord("!"), ord("~") + 1)) | set(range(ord("¡"), ord("¬") + 1)) | set(range(ord("®"), ord("ÿ") + 1))
+    symbols, shift = [], 0
+    for byte in range(256):
+        if byte in printable:
+            symbols.append(chr(byte))
+        else:
+            symbols.append(chr(256 + shift))
+            shift += 1
+    return symbols
+
+
+def _printable_order() -> list[str]:
+    """CLIP's vocabulary starts with the printable bytes' symbols, then the remapped ones."""
+    symbols = _byte_symbols()
+    return [s for s in symbols if ord(s) < 256] + [s for s in symbols if ord(s) >= 256]
+
+
+def clip_bpe_vocabulary() -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """(vocab, merges) of CLIP's tokenizer from open_clip's ``bpe_simple_vocab_16e6.txt.gz``."""
+    spec = importlib.util.find_spec("open_clip")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("open_clip (package open-clip-torch) is needed for CLIP's BPE vocabulary")
+    bpe_file = Path(next(iter(spec.submodule_search_locations))) / "bpe_simple_vocab_16e6.txt.gz"
+    lines = gzip.open(bpe_file).read().decode("utf-8").split("\n")
+    merges = [tuple(line.split()) for line in lines[1 : 49152 - 256 - 2 + 1]]
+    base = _printable_order()
+    tokens = base + [s + "</w>" for s in base] + ["".join(m) for m in merges] + [BOS, EOS]
+    assert len(tokens) == CLIP_VOCAB_SIZE, len(tokens)
+    return {tok: i for i, tok in enumerate(tokens)}, merges
+
+
+def clip_tokenizer(pad_token: str):
+    """A transformers CLIPTokenizer with CLIP's real vocabulary (SD 2.x pads with "!")."""
+    from transformers import CLIPTokenizer
+
+    vocab, merges = clip_bpe_vocabulary()
+    return CLIPTokenizer(vocab=vocab, merges=merges, pad_token=pad_token, model_max_length=77)
+
+
+def _tiny_text_config(**extra):
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(
+        vocab_size=CLIP_VOCAB_SIZE, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+        num_attention_heads=2, max_position_embeddings=77, hidden_act="gelu", projection_dim=16,
+        bos_token_id=CLIP_VOCAB_SIZE - 2, eos_token_id=CLIP_VOCAB_SIZE - 1, pad_token_id=0, **extra,
+    )
+
+
+def make_tiny_stable_diffusion(folder: Path) -> Path:
+    """Write a tiny SD 2.1-style diffusers pipeline to ``folder`` (about 10 MB)."""
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=16, attention_head_dim=(2, 4), use_linear_projection=True, norm_num_groups=32,
+    )
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1, block_out_channels=(8, 16, 16, 16),
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+        norm_num_groups=8, sample_size=64, scaling_factor=0.18215,
+    )
+    text_encoder = CLIPTextModel(_tiny_text_config())
+    scheduler = DDIMScheduler(
+        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        clip_sample=False, set_alpha_to_one=False, steps_offset=1, prediction_type="epsilon",
+    )
+    pipeline = StableDiffusionPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=clip_tokenizer(pad_token="!"), unet=unet,
+        scheduler=scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+    pipeline.save_pretrained(folder)
+    return folder
+
+
+def make_tiny_clip(folder: Path) -> Path:
+    """Write a tiny CLIP model + processor in transformers layout to ``folder``."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPVisionConfig
+
+    torch.manual_seed(0)
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                              image_size=224, patch_size=32, projection_dim=16)
+    config = CLIPConfig(text_config=_tiny_text_config().to_dict(), vision_config=vision.to_dict(), projection_dim=16)
+    CLIPModel(config).save_pretrained(folder)
+    processor = CLIPProcessor(
+        image_processor=CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}),
+        tokenizer=clip_tokenizer(pad_token=EOS),
+    )
+    processor.save_pretrained(folder)
+    return folder
+
+
+def make_tiny_models(root: str | Path) -> dict[str, Path]:
+    """Write every tiny model under ``root``; returns {config key: folder}."""
+    root = Path(root)
+    return {
+        "models.sd": make_tiny_stable_diffusion(root / "sd"),
+        "models.clip": make_tiny_clip(root / "clip"),
+    }
