@@ -70,10 +70,15 @@ def warmup_ratio(step: int, warmup_steps: int = 1500) -> float:
     return 1.0 - min(step / warmup_steps, 1.0)
 
 
+def upcast(x: Tensor) -> Tensor:
+    """fp16 / bf16 -> fp32 for reductions; fp32 and fp64 stay as they are."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def inject_gradient(latents: Tensor, grad: Tensor) -> Tensor:
     """0.5 * ||z0 - sg(z0 - grad)||^2 summed, whose gradient with respect to z0 is exactly ``grad``."""
     target = (latents - grad).detach()
-    return 0.5 * (latents.float() - target.float()).pow(2).sum()
+    return 0.5 * (upcast(latents) - upcast(target)).pow(2).sum()
 
 
 def randint(low: int, high: int, generator: torch.Generator) -> int:

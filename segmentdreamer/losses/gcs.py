@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from ..prior.guidance import guided_noise, timesteps_for
-from .base import LossInput, LossOut, Prior, RandomStateMixin, floor_int, randint, warmup_ratio
+from .base import LossInput, LossOut, Prior, RandomStateMixin, floor_int, randint, upcast, warmup_ratio
 from .solver import phi, predict_x0
 
 
@@ -91,12 +91,12 @@ class GCSLoss(RandomStateMixin):
         cc_pred = phi(z_t, t, e, eps_empty(z_t, t), schedule)
         x0_null = predict_x0(z_e, e, eps_e, schedule)
 
-        loss_cc = (cc_pred.float() - cc_target.float()).pow(2).sum() / bsz
-        loss_cg = (x0_perp.float() - x0_null.float()).pow(2).sum() / bsz
+        loss_cc = (upcast(cc_pred) - upcast(cc_target)).pow(2).sum() / bsz
+        loss_cg = (upcast(x0_perp) - upcast(x0_null)).pow(2).sum() / bsz
         with torch.no_grad():
             decoded_perp, decoded_null = prior.decode(torch.cat([x0_perp, x0_null.detach()])).chunk(2)
             pixel_target = (images + decoded_perp.to(images.dtype) - decoded_null.to(images.dtype)).detach()
-        loss_cp = (images.float() - pixel_target.float()).pow(2).sum() / bsz
+        loss_cp = (upcast(images) - upcast(pixel_target)).pow(2).sum() / bsz
         loss = self.loss_scale * (self.weight_cc * loss_cc + self.weight_cg * loss_cg + self.weight_cp * loss_cp)
         logs = {"t": t, "s": s, "e": e, "loss_cc": loss_cc.detach(), "loss_cg": loss_cg.detach(), "loss_cp": loss_cp.detach()}
         return LossOut(loss=torch.nan_to_num(loss), grad=None, logs=logs)

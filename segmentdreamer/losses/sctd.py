@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from ..prior.guidance import guided_noise, timesteps_for
-from .base import LossInput, LossOut, Prior, RandomStateMixin, floor_int, inject_gradient, randint, warmup_ratio
+from .base import LossInput, LossOut, Prior, RandomStateMixin, floor_int, inject_gradient, randint, upcast, warmup_ratio
 from .segments import SEGMENTATIONS, segment_edges, segment_start
 from .solver import phi
 
@@ -151,9 +151,9 @@ class SCTDLoss(RandomStateMixin):
             if self.approx:
                 return LossOut(loss=inject_gradient(z0, grad), grad=grad, logs=logs)
             # d/dz0 of sum(C * sg(grad)) / a_sm is J^T grad / a_sm (equal to grad when C = z_sm)
-            loss = (c.float() * grad.float()).sum() / schedule.alpha(s_m, z0).float()
+            loss = (upcast(c) * upcast(grad)).sum() / schedule.alpha(s_m, upcast(z0))
             return LossOut(loss=loss, grad=None, logs=logs)
         a_sm, s_sm = schedule.alpha(s_m, z0), schedule.sigma(s_m, z0)
         weight = 1.0 / (a_sm * schedule.sigma(t, z0) / schedule.alpha(t, z0) - s_sm) ** 2
-        loss = weight.float() * ((a.float() - c.float()).pow(2).sum() + (g + 1.0) ** 2 * (c.float() - b.float()).pow(2).sum())
+        loss = upcast(weight) * ((upcast(a) - upcast(c)).pow(2).sum() + (g + 1.0) ** 2 * (upcast(c) - upcast(b)).pow(2).sum())
         return LossOut(loss=loss, grad=None, logs=logs)

@@ -61,12 +61,12 @@ class DiffusionPrior:
             cache_dir: text-embedding cache folder (None: memory only).
             config_key: the config key named in errors.
         """
-        from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+        folder = resolve_model(id_or_folder, config_key, "a diffusers-layout Stable Diffusion 2.1-base folder")
+        from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel  # heavy: after the weights are found
         from transformers import CLIPTextModel, CLIPTokenizer
 
         device = torch.device(device)
         dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
-        folder = resolve_model(id_or_folder, config_key, "a diffusers-layout Stable Diffusion 2.1-base folder")
         kwargs = dict(local_files_only=True)
         unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=dtype, **kwargs)
         vae = AutoencoderKL.from_pretrained(folder, subfolder="vae", torch_dtype=dtype, **kwargs)

@@ -1,0 +1,153 @@
+"""SCTD against a re-derivation of SPEC 5 with the toy predictor (acceptance 3, 4)."""
+
+import pytest
+import torch
+
+from segmentdreamer.losses import LossInput, SCTDLoss
+from tests.reference import a, cfg, ddim, empty_eps, sig
+
+SHAPE = (3, 4, 6, 6)
+
+
+def z0_leaf(seed=0):
+    return torch.randn(SHAPE, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).requires_grad_()
+
+
+def run(loss, toy, cond, step=2000, seed=0):
+    z0 = z0_leaf(seed)
+    out = loss(toy, LossInput(latents=z0, cond=cond, step=step, total_steps=5000))
+    out.loss.backward()
+    return z0, out
+
+
+def expected_terms(toy, loss, z0, cond, t, s, s_m):
+    """A, B, C, z_sm and z~_t of SPEC 5 steps 3-6, written out."""
+    z0 = z0.detach()
+    z_sm = a(s_m) * z0 + sig(s_m) * loss.fixed_noise
+    two_step = t >= loss.t_tau if loss.inversion_threshold == "ge" else t > loss.t_tau
+    if two_step:
+        z_s = ddim(z_sm, s_m, s, empty_eps(toy, z_sm, s_m, cond))
+        z_t = ddim(z_s, s, t, empty_eps(toy, z_s, s, cond))
+    else:
+        z_t = ddim(z_sm, s_m, t, empty_eps(toy, z_sm, s_m, cond))
+    e_t = cfg(toy, z_t, t, cond, loss.guidance_scale)
+    z_hat_s = ddim(z_t, t, s, e_t)
+    A = ddim(z_hat_s, s, s_m, empty_eps(toy, z_hat_s, s, cond))
+    cross_eps = e_t if loss.guided_cross_term else toy.eps(z_t, [t] * z_t.shape[0], cond.text)
+    B = ddim(z_t, t, s_m, cross_eps)
+    return A, B, z_sm, z_t
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"segmentation": "mono"},
+        {"segmentation": "mono_paper", "num_segments": 5},
+        {"num_segments": 2},
+        {"t_schedule": "shift_upper"},
+        {"guided_cross_term": False},
+        {"inversion_threshold": "gt", "t_tau": 600},
+        {"t_tau": 999},
+        {"guidance_scale": 3.0, "grad_scale": 0.5},
+    ],
+)
+def test_code_weighting_with_approx(toy, toy_cond, options):
+    loss = SCTDLoss(**options)
+    for step in (0, 900, 3000):
+        z0, out = run(loss, toy, toy_cond, step=step)
+        t, s, s_m = out.logs["t"], out.logs["s"], out.logs["s_m"]
+        A, B, C, _ = expected_terms(toy, loss, z0, toy_cond, t, s, s_m)
+        g = loss.guidance_scale
+        grad = loss.grad_scale * sig(t) / a(t) * ((A - C) + (g + 1) * (C - B))
+        torch.testing.assert_close(out.grad, grad, rtol=1e-6, atol=1e-9)
+        torch.testing.assert_close(z0.grad, grad, rtol=1e-6, atol=1e-9)
+
+
+def test_code_weighting_without_approx_uses_the_unet_jacobian(toy, toy_cond):
+    """C = G(z~_t(z0), t, ∅): dC/dz0 = a_t [(a_sm/a_t) I - K c(t) M] with K = a_sm s_t/a_t - s_sm."""
+    loss = SCTDLoss(approx=False)
+    z0, out = run(loss, toy, toy_cond)
+    t, s, s_m = out.logs["t"], out.logs["s"], out.logs["s_m"]
+    A, B, _, z_t = expected_terms(toy, loss, z0, toy_cond, t, s, s_m)
+    C = ddim(z_t, t, s_m, empty_eps(toy, z_t, t, toy_cond))
+    g = loss.guidance_scale
+    grad_c = loss.grad_scale * sig(t) / a(t) * ((A - C) + (g + 1) * (C - B))
+    K = a(s_m) * sig(t) / a(t) - sig(s_m)
+    c_t = float(toy.scale(t))
+    jt_grad = a(t) * ((a(s_m) / a(t)) * grad_c - K * c_t * torch.einsum("ji,njhw->nihw", toy.mix, grad_c))
+    torch.testing.assert_close(z0.grad, jt_grad / a(s_m), rtol=1e-6, atol=1e-9)
+    assert out.grad is None
+
+
+@pytest.mark.parametrize("approx", [True, False])
+def test_paper_weighting_is_eq10_as_a_loss(toy, toy_cond, approx):
+    loss = SCTDLoss(weighting="paper", approx=approx)
+    z0, out = run(loss, toy, toy_cond)
+    t, s, s_m = out.logs["t"], out.logs["s"], out.logs["s_m"]
+    A, B, z_sm, z_t = expected_terms(toy, loss, z0, toy_cond, t, s, s_m)
+    g = loss.guidance_scale
+    b_t = 1.0 / (a(s_m) * sig(t) / a(t) - sig(s_m)) ** 2
+    z0_ref = z0.detach().clone().requires_grad_()
+    if approx:
+        C = a(s_m) * z0_ref + sig(s_m) * loss.fixed_noise
+    else:
+        z_t_ref = z_t + a(t) * (z0_ref - z0_ref.detach())
+        C = ddim(z_t_ref, t, s_m, empty_eps(toy, z_t_ref, t, toy_cond))
+    expected = b_t * ((A - C).pow(2).sum() + (g + 1) ** 2 * (C - B).pow(2).sum())
+    expected.backward()
+    torch.testing.assert_close(out.loss.double(), expected.detach(), rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(z0.grad, z0_ref.grad, rtol=1e-6, atol=1e-9)
+    if approx:  # closed form: b(t) a_sm (2 (C - A) + 2 (g+1)^2 (C - B))
+        closed = b_t * a(s_m) * (2 * (z_sm - A) + 2 * (g + 1) ** 2 * (z_sm - B))
+        torch.testing.assert_close(z0.grad, closed, rtol=1e-6, atol=1e-9)
+
+
+def test_unet_calls_per_iteration(toy, toy_cond):
+    two = SCTDLoss(t_tau=0)
+    run(two, toy, toy_cond)
+    assert [c[0] for c in toy.calls] == [3, 3, 6, 3]  # inversion x2, one CFG call of 2B, A
+    toy.calls.clear()
+    one = SCTDLoss(t_tau=999)
+    run(one, toy, toy_cond)
+    assert [c[0] for c in toy.calls] == [3, 6, 3]
+    toy.calls.clear()
+    run(SCTDLoss(t_tau=0, approx=False), toy, toy_cond)
+    assert len(toy.calls) == 5
+
+
+def test_perp_neg_uses_one_call_of_four_batches(toy, toy_cond_perp_neg):
+    loss = SCTDLoss(t_tau=0)
+    z0, out = run(loss, toy, toy_cond_perp_neg)
+    assert [c[0] for c in toy.calls] == [3, 3, 12, 3]
+    assert torch.isfinite(z0.grad).all()
+
+
+def test_fixed_noise_is_drawn_once_and_kept(toy, toy_cond):
+    loss = SCTDLoss()
+    run(loss, toy, toy_cond, step=0)
+    first = loss.fixed_noise.clone()
+    run(loss, toy, toy_cond, step=1, seed=5)
+    assert torch.equal(loss.fixed_noise, first)
+    # eps* = randn from the noise_seed generator + 0.1 randn(1, C, 1, 1) from the run generator
+    expected = torch.randn(SHAPE, generator=torch.Generator().manual_seed(0)) + 0.1 * torch.randn(
+        (1, 4, 1, 1), generator=torch.Generator().manual_seed(0)
+    )
+    torch.testing.assert_close(first, expected)
+
+
+def test_state_dict_round_trip_reproduces_the_next_iteration(toy, toy_cond):
+    loss = SCTDLoss(seed=3)
+    run(loss, toy, toy_cond, step=0)
+    state = {k: (v.clone() if torch.is_tensor(v) else v) for k, v in loss.state_dict().items()}
+    _, ahead = run(loss, toy, toy_cond, step=1)
+    resumed = SCTDLoss(seed=3)
+    resumed.load_state_dict(state)
+    _, again = run(resumed, toy, toy_cond, step=1)
+    assert (ahead.logs["t"], ahead.logs["s"]) == (again.logs["t"], again.logs["s"])
+    torch.testing.assert_close(ahead.grad, again.grad)
+
+
+def test_invalid_switch_is_rejected():
+    with pytest.raises(ValueError, match="weighting"):
+        SCTDLoss(weighting="both")

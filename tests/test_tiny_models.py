@@ -1,0 +1,125 @@
+"""Acceptance 5-7: tiny models in real formats, the losses on real VAE latents, missing weights."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from segmentdreamer.losses import LOSSES, LossInput
+from segmentdreamer.models import MissingWeightsError, resolve_model
+from segmentdreamer.prior import DiffusionPrior, view_conditioning
+
+
+def rendered_views(seed=0, size=64):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand((4, 3, size, size), generator=gen).requires_grad_()
+
+
+def test_make_tiny_models_cli_output_loads_through_from_pretrained(tmp_path):
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "segmentdreamer.cli", "make-tiny-models", str(tmp_path)], check=True, capture_output=True)
+    assert time.perf_counter() - start < 60
+    size = sum(f.stat().st_size for f in tmp_path.rglob("*") if f.is_file())
+    assert size < 20 * 2**20, f"tiny models take {size / 2**20:.1f} MB"
+    prior = DiffusionPrior.from_pretrained(tmp_path / "sd", dtype=torch.float32)
+    assert prior.schedule.num_timesteps == 1000 and prior.latent_scale == pytest.approx(0.18215)
+    assert prior.tokenizer.pad_token == "!"
+    from transformers import CLIPModel, CLIPProcessor
+
+    clip = CLIPModel.from_pretrained(tmp_path / "clip", local_files_only=True)
+    processor = CLIPProcessor.from_pretrained(tmp_path / "clip", local_files_only=True)
+    features = clip.get_text_features(**processor(text=["a corgi"], return_tensors="pt"))
+    assert torch.isfinite(torch.as_tensor(features.pooler_output if hasattr(features, "pooler_output") else features)).all()
+
+
+def test_tiny_models_are_deterministic(tmp_path, tiny_models):
+    from segmentdreamer.tiny_models import make_tiny_stable_diffusion
+
+    make_tiny_stable_diffusion(tmp_path / "sd")
+    for part in ("unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"):
+        assert (tmp_path / "sd" / part).read_bytes() == (tiny_models / "sd" / part).read_bytes()
+
+
+def test_tokenizer_ids_equal_open_clip(tiny_prior):
+    import open_clip
+
+    reference = open_clip.get_tokenizer("ViT-L-14")
+    for prompt in ['A DSLR photo of a "corgi" / with a hat; rm -rf $HOME', "Zombie JOKER, head, 8K — ünïcödé"]:
+        ours = tiny_prior.tokenizer(prompt, padding="max_length", max_length=77).input_ids
+        assert ours == reference([prompt])[0].tolist()
+
+
+def test_text_embeddings_are_cached_on_disk(tiny_models, tmp_path, monkeypatch):
+    prior = DiffusionPrior.from_pretrained(tiny_models / "sd", dtype=torch.float32, cache_dir=tmp_path)
+    first = prior.embed("a corgi")
+    assert len(list(tmp_path.glob("*.pt"))) == 1
+    fresh = DiffusionPrior.from_pretrained(tiny_models / "sd", dtype=torch.float32, cache_dir=tmp_path)
+    monkeypatch.setattr(fresh, "text_encoder", None)  # a cache miss would now fail
+    torch.testing.assert_close(fresh.embed("a corgi"), first)
+
+
+def test_encode_has_gradient_and_decode_range(tiny_prior):
+    images = rendered_views()
+    z0 = tiny_prior.encode(images, torch.Generator().manual_seed(0))
+    assert z0.shape == (4, 4, 8, 8)
+    z0.square().sum().backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0
+    decoded = tiny_prior.decode(z0.detach())
+    assert decoded.shape == (4, 3, 64, 64) and decoded.min() >= 0 and decoded.max() <= 1
+
+
+# CDS has no Perp-Neg form: it rejects one with a clear error (test_losses_baselines)
+CASES = [(name, False) for name in sorted(LOSSES)] + [(name, True) for name in sorted(LOSSES) if name != "cds"]
+
+
+@pytest.mark.parametrize("name,perp_neg", CASES)
+def test_every_loss_on_real_latents(tiny_prior, name, perp_neg):
+    cond = view_conditioning(tiny_prior.prompt_embeddings("a corgi"), torch.tensor([0.0, 90.0, 180.0, -90.0]), perp_neg=perp_neg)
+
+    def one_run():
+        loss = LOSSES[name](seed=1)
+        grads = []
+        for step in range(3):
+            images = rendered_views(step)
+            z0 = tiny_prior.encode(images, torch.Generator().manual_seed(step))
+            out = loss(tiny_prior, LossInput(latents=z0, cond=cond, step=step, total_steps=30, images=images))
+            assert out.loss.dim() == 0 and torch.isfinite(out.loss)
+            out.loss.backward()
+            assert images.grad is not None and torch.isfinite(images.grad).all()
+            if out.grad is not None:
+                assert out.grad.shape == z0.shape and out.grad.dtype == z0.dtype
+            grads.append(images.grad.clone())
+            if step == 0:
+                fixed = None if loss.fixed_noise is None else loss.fixed_noise.clone()
+        if fixed is not None:
+            assert torch.equal(fixed, loss.fixed_noise)
+        return grads
+
+    first, second = one_run(), one_run()
+    for a, b in zip(first, second):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_missing_folder_or_uncached_hub_id_fails_naming_the_key(tmp_path):
+    with pytest.raises(MissingWeightsError, match=r"models\.sd"):
+        resolve_model(tmp_path / "nowhere", "models.sd", "a diffusers folder")
+    with pytest.raises(MissingWeightsError, match=r"models\.clip.*hf download"):
+        resolve_model("openai/clip-vit-large-patch14", "models.clip", "a CLIP folder")
+
+
+@pytest.mark.parametrize("offline", ["1", None])
+def test_missing_sd_fails_fast_offline_or_not(tmp_path, offline):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env["HF_HOME"] = str(tmp_path / "hf-home")
+    if offline:
+        env["HF_HUB_OFFLINE"] = offline
+    code = "from segmentdreamer.prior import DiffusionPrior; DiffusionPrior.from_pretrained('stabilityai/stable-diffusion-2-1-base')"
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    elapsed = time.perf_counter() - start
+    assert result.returncode != 0
+    assert "MissingWeightsError" in result.stderr and "models.sd" in result.stderr
+    assert elapsed < 10, f"took {elapsed:.1f} s"
