@@ -1,6 +1,8 @@
 """The ``segmentdreamer`` command line: one verb per pipeline step (the workflow's rules call these).
 
-    segmentdreamer make-tiny-models DIR     tiny random-weight models for offline tests / smoke runs
+    segmentdreamer train --config RUN.yaml --out DIR [--resume]    train one asset (3DGS + a distillation loss)
+    segmentdreamer render --ply FILE --out DIR [--views 120]       evaluation ring PNGs + turntable.mp4
+    segmentdreamer make-tiny-models DIR                            tiny random-weight models for offline tests
 """
 
 from __future__ import annotations
@@ -25,10 +27,67 @@ def _make_tiny_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .train import Trainer
+
+    config = load_config(args.config)
+    for override in args.set or []:
+        config = _apply_override(config, override)
+    ply = Trainer(config, args.out).run(resume=args.resume)
+    log.info("wrote %s", ply)
+    return 0
+
+
+def _apply_override(config, override: str):
+    """``key.sub=value`` (value parsed as YAML) applied through the same strict loader as the file."""
+    import yaml
+
+    from .config import ConfigError, from_dict, to_dict
+
+    key, sep, raw = override.partition("=")
+    if not sep:
+        raise ConfigError(f"--set {override!r}: expected KEY=VALUE")
+    data = to_dict(config)
+    node = data
+    *parents, leaf = key.split(".")
+    for part in parents:
+        if not isinstance(node.get(part), dict):
+            raise ConfigError(f"{key}: unknown key")
+        node = node[part]
+    node[leaf] = yaml.safe_load(raw)
+    return from_dict(type(config), data)
+
+
+def _render(args: argparse.Namespace) -> int:
+    from .train import resolve_device
+    from .turntable import render_ring
+
+    paths = render_ring(args.ply, args.out, views=args.views, resolution=args.resolution, elevation_deg=args.elevation,
+                        device=resolve_device(args.device), video=not args.no_video)
+    log.info("wrote %d views to %s", len(paths), args.out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segmentdreamer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    train = verbs.add_parser("train", help="train one asset from a run config")
+    train.add_argument("--config", required=True, help="RUN.yaml (keys of segmentdreamer.config.TrainConfig)")
+    train.add_argument("--out", required=True, help="output folder (checkpoints, log, gaussians.ply)")
+    train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt if present")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable), e.g. --set iterations=30")
+    train.set_defaults(run=_train)
+    rend = verbs.add_parser("render", help="render the evaluation ring (white background) and a turntable video")
+    rend.add_argument("--ply", required=True)
+    rend.add_argument("--out", required=True)
+    rend.add_argument("--views", type=int, default=120)
+    rend.add_argument("--resolution", type=int, default=512)
+    rend.add_argument("--elevation", type=float, default=0.0, help="degrees above the horizon")
+    rend.add_argument("--device", default="auto")
+    rend.add_argument("--no-video", action="store_true")
+    rend.set_defaults(run=_render)
     tiny = verbs.add_parser("make-tiny-models", help="write tiny random-weight models (SD in diffusers layout, CLIP in transformers layout)")
     tiny.add_argument("dir", help="output folder; gets sd/ and clip/")
     tiny.set_defaults(run=_make_tiny_models)
@@ -38,11 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .config import ConfigError
     from .models import MissingWeightsError
 
     try:
         return args.run(args)
-    except MissingWeightsError as error:
+    except (MissingWeightsError, ConfigError) as error:
         log.error("%s", error)
         return 2
 

@@ -128,6 +128,8 @@ class TrainConfig:
     """Brightness-equalized generation; None: on for gcs, off otherwise."""
     init: str = "sphere"
     """Path of an init .ply (Point-E), or "sphere"."""
+    sphere_points: int = 100_000
+    """Gaussians of the ``sphere`` init (radius U(0, 0.5), uniform angles)."""
     iterations: int = 5000
     views: int = 4
     resolution: int = 512
@@ -190,6 +192,11 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
         return dict(value)
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str):  # PyYAML reads 1e-7 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if hint is Any or (isinstance(hint, type) and isinstance(value, hint) and not (hint is int and isinstance(value, bool))):
         return value
     raise ConfigError(f"{path}: expected {getattr(hint, '__name__', hint)}, got {value!r}")

@@ -129,16 +129,15 @@ def _composite_torch(means2d, conics, opacities, features, depths, radius_xy, wi
 
 def _rasterize_torch(means, quats, scales, opacities, colors, viewmats, Ks, width, height):
     """Pure-PyTorch rasterization of C cameras. Returns features [C, H, W, 4], alphas [C, H, W, 1], means2d, radii."""
-    images, alphas, all_means2d, all_radii = [], [], [], []
-    for viewmat, K in zip(viewmats, Ks):
-        means2d, conics, depths, radii, radius_xy = project(means, quats, scales, viewmat, K, width, height)
+    projections = [project(means, quats, scales, viewmat, K, width, height) for viewmat, K in zip(viewmats, Ks)]
+    all_means2d = torch.stack([p[0] for p in projections])  # composited from below, so its .grad is the statistic
+    images, alphas = [], []
+    for view, (_, conics, depths, _, radius_xy) in enumerate(projections):
         features = torch.cat([colors, depths.detach()[:, None]], dim=-1)
-        image, transmittance = _composite_torch(means2d, conics, opacities, features, depths, radius_xy, width, height)
+        image, transmittance = _composite_torch(all_means2d[view], conics, opacities, features, depths, radius_xy, width, height)
         images.append(image)
         alphas.append((1.0 - transmittance)[..., None])
-        all_means2d.append(means2d)
-        all_radii.append(radii)
-    return torch.stack(images), torch.stack(alphas), torch.stack(all_means2d), torch.stack(all_radii)
+    return torch.stack(images), torch.stack(alphas), all_means2d, torch.stack([p[3] for p in projections])
 
 
 def _rasterize_gsplat(means, quats, scales, opacities, colors, viewmats, Ks, width, height):

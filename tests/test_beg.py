@@ -39,7 +39,7 @@ def test_equalize_scales_colours_and_zeroes_only_their_adam_moments():
     (colour.sum() + other.sum()).backward()
     optimizer.step()
     before_colour, before_other = colour.detach().clone(), optimizer.state[other]["exp_avg"].clone()
-    BrightnessEqualizer().equalize([colour], optimizer)
+    BrightnessEqualizer().equalize([colour], [optimizer])
     torch.testing.assert_close(colour.detach(), 0.8 * before_colour)
     assert torch.count_nonzero(optimizer.state[colour]["exp_avg"]) == 0
     assert torch.count_nonzero(optimizer.state[colour]["exp_avg_sq"]) == 0

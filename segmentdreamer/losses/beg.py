@@ -37,11 +37,13 @@ class BrightnessEqualizer:
         return bool(self.brightness(images) > self.threshold)
 
     @torch.no_grad()
-    def equalize(self, colour_params: Iterable[Tensor], optimizer: torch.optim.Optimizer) -> None:
-        """Scale the colour features by ``factor`` in place and zero their Adam moments."""
+    def equalize(self, colour_params: Iterable[Tensor], optimizers: Iterable[torch.optim.Optimizer]) -> None:
+        """Scale the colour features by ``factor`` in place and zero their Adam moments (in any optimizer)."""
+        optimizers = list(optimizers)
         for param in colour_params:
             param.mul_(self.factor)
-            state = optimizer.state.get(param, {})
-            for moment in ("exp_avg", "exp_avg_sq"):
-                if moment in state:
-                    state[moment].zero_()
+            for optimizer in optimizers:
+                state = optimizer.state.get(param, {})
+                for moment in ("exp_avg", "exp_avg_sq"):
+                    if moment in state:
+                        state[moment].zero_()

@@ -1,0 +1,289 @@
+"""The 3DGS training loop shared by every method, so Table 1 compares losses and not pipelines (SPEC 6).
+
+``Trainer(config, out_dir).run()`` trains one asset. Each iteration (``step``): sample B cameras, render
+each view on its own (own background and scale-noise draw), regularize, flip, encode with the VAE, call the
+method's loss, backpropagate, feed densification, clip gradients, densify / reset, BEG, optimizer step.
+
+Side effects live here: the JSONL log (buffered on the device, one host sync every ``log_every``
+iterations), atomic checkpoints every ``checkpoint_every`` iterations with everything a bitwise resume
+needs (parameters, Adam moments, densification statistic, loss / camera / trainer generators), and the
+outputs ``gaussians.ply``, ``train_log.jsonl``, ``resolved_config.yaml``, ``timing.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from . import densify
+from .cameras import Cameras, TrainingCameraSampler
+from .config import ConfigError, TrainConfig, dump_config, to_dict
+from .gaussians import activate, from_points, load_ply, save_ply, sphere_points
+from .losses import LOSSES, BrightnessEqualizer, LossInput
+from .prior import DiffusionPrior, view_conditioning
+from .render import render
+
+log = logging.getLogger(__name__)
+CHECKPOINT = "checkpoints/last.pt"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became non-finite; the last checkpoint on disk is still the last good state."""
+
+
+def build_loss(config: TrainConfig):
+    """The method's loss dataclass with the run's hyperparameters and seed."""
+    if config.method not in LOSSES:
+        raise ConfigError(f"method: unknown method {config.method!r} (known: {', '.join(sorted(LOSSES))})")
+    cls = LOSSES[config.method]
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in config.loss:
+        if key not in names or key == "seed":
+            raise ConfigError(f"loss.{key}: not a hyperparameter of {cls.__name__} (known: {', '.join(sorted(names - {'seed'}))})")
+    options = dict(config.loss)
+    if config.perp_neg and config.method == "sctd":
+        options.setdefault("noise_offset", 0.05)  # the official Perp-Neg path's offset
+    return cls(**options, seed=config.seed)
+
+
+def total_variation(x: Tensor) -> Tensor:
+    """TV(x) = 2 (sum dh^2 / (C (H-1) W) + sum dw^2 / (C H (W-1))) / B for x [B, C, H, W]."""
+    b, c, h, w = x.shape
+    dh = (x[:, :, 1:] - x[:, :, :-1]).pow(2).sum() / (c * (h - 1) * w)
+    dw = (x[:, :, :, 1:] - x[:, :, :, :-1]).pow(2).sum() / (c * h * (w - 1))
+    return 2.0 * (dh + dw) / b
+
+
+def log_linear(first: float, last: float, step: int, total: int) -> float:
+    fraction = min(max(step / max(total, 1), 0.0), 1.0)
+    return math.exp(math.log(first) * (1.0 - fraction) + math.log(last) * fraction)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device: {name!r} asked for, but no CUDA GPU is available (use device: cpu or auto)")
+    return device
+
+
+class Trainer:
+    """Trains one asset; see the module docstring. ``prior`` may be passed in to share loaded weights."""
+
+    def __init__(self, config: TrainConfig, out_dir: str | Path, prior: DiffusionPrior | None = None):
+        self.config, self.out = config, Path(out_dir)
+        self.device = resolve_device(config.device)
+        self.loss = build_loss(config)
+        self.beg = BrightnessEqualizer() if (config.beg if config.beg is not None else config.method == "gcs") else None
+        dtype = {"auto": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[config.prior_dtype]
+        self.prior = prior or DiffusionPrior.from_pretrained(config.models.sd, dtype=dtype, device=self.device, cache_dir=config.text_cache)
+        self.embeddings = self.prior.prompt_embeddings(config.prompt, config.negative_prompt)
+        self.sampler = TrainingCameraSampler(config.cameras, config.resolution, config.resolution, seed=config.seed)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.device_generator = torch.Generator(self.device).manual_seed(config.seed)
+        self.params = self._initial_gaussians().to(self.device)
+        self.optimizers = self._make_optimizers()
+        self.densify_state = densify.initial_state(self.params["means"].shape[0], self.device)
+        self.start_step, self.elapsed = 0, 0.0
+        self._records: list[dict] = []
+
+    # ------------------------------------------------------------------ setup
+    def _initial_gaussians(self) -> torch.nn.ParameterDict:
+        if self.config.init == "sphere":
+            return from_points(sphere_points(self.config.sphere_points, generator=torch.Generator().manual_seed(self.config.seed)))
+        path = Path(self.config.init)
+        if not path.is_file():
+            raise ConfigError(f"init: {path} does not exist (a Point-E .ply from `segmentdreamer init`, or 'sphere')")
+        return load_ply(path)
+
+    def _lr(self, name: str, step: int) -> float:
+        o, total = self.config.optim, self.config.iterations
+        if name == "opacities":
+            return o.opacity_lr
+        first, last = {"means": o.means_lr, "sh0": o.colour_lr, "shN": o.colour_lr, "scales": o.scale_lr, "quats": o.rotation_lr}[name]
+        lr = log_linear(first, last, step, total)
+        return lr / o.colour_rest_divisor if name == "shN" else lr
+
+    def _make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {
+            name: torch.optim.Adam([param], lr=self._lr(name, 0), eps=self.config.optim.adam_eps)
+            for name, param in self.params.items()
+        }
+
+    # ------------------------------------------------------------------ one iteration
+    def _render_views(self, cameras: Cameras):
+        """Each view rendered alone with its own background and scale-noise draws. Returns renders, noisy scales."""
+        g, a, res = activate(self.params), self.config.augment, self.config.resolution
+        renders, noisy_scales = [], []
+        for i in range(len(cameras)):
+            scales = g["scales"]
+            if a.scale_noise > 0:
+                noise = torch.randn(scales.shape, generator=self.device_generator, device=self.device)
+                scales = (scales * (1.0 + a.scale_noise * noise)).clamp_min(0.0)
+            if torch.rand((), generator=self.generator) < a.random_background_prob:
+                background = torch.rand((1, 3), generator=self.generator)
+            else:
+                background = torch.zeros(1, 3)
+            view = cameras[i : i + 1].to(self.device)
+            renders.append(render(g["means"], g["quats"], scales, g["opacities"], g["colors"], view.viewmats, view.Ks,
+                                  res, res, background.to(self.device)))
+            noisy_scales.append(scales)
+        return renders, torch.stack(noisy_scales)
+
+    def step(self, step: int) -> dict:
+        """One training iteration; returns its log record (values may be device tensors)."""
+        cfg, started = self.config, time.perf_counter()
+        self.sampler.widen(step)
+        cameras = self.sampler.sample(cfg.views)
+        renders, noisy_scales = self._render_views(cameras)
+        rgb = torch.cat([r.rgb for r in renders])
+        disparity = torch.cat([r.disparity for r in renders])
+        reg = cfg.regularize
+        regularizer = reg.tv_rgb * total_variation(rgb) + reg.tv_disparity * total_variation(disparity) + reg.scale * noisy_scales.mean()
+
+        flip = cfg.augment.flip and bool(torch.rand((), generator=self.generator) < 0.5)
+        images, disparity_in = (rgb.flip(-1), disparity.flip(-1)) if flip else (rgb, disparity)
+        use_disparity = bool(torch.rand((), generator=self.generator) < cfg.augment.disparity_prob)
+        latents = self.prior.encode(disparity_in.repeat(1, 3, 1, 1) if use_disparity else images, self.device_generator)
+        cond = view_conditioning(self.embeddings, cameras.azimuths, perp_neg=cfg.perp_neg)
+        out = self.loss(self.prior, LossInput(latents=latents, cond=cond, step=step, total_steps=cfg.iterations, images=images))
+        total = out.loss + regularizer
+        total.backward()
+
+        self._densification_statistic(renders)
+        self._clip_gradients(step)
+        report = densify.densify_step(cfg.densify, self.params, self.optimizers, self.densify_state, step, self.generator)
+        if self.beg is not None and self.beg.triggered(rgb, step):
+            self.beg.equalize([self.params["sh0"], self.params["shN"]], self.optimizers.values())
+            for name in ("sh0", "shN"):  # the official code makes no step for the replaced colour tensors
+                self.params[name].grad = None
+            report["beg"] = 1
+        for name, optimizer in self.optimizers.items():
+            for group in optimizer.param_groups:
+                group["lr"] = self._lr(name, step)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+        record = {"step": step, "loss": out.loss.detach(), "regularizer": regularizer.detach(), "disparity_latents": int(use_disparity),
+                  "flip": int(flip), "num_gaussians": int(self.params["means"].shape[0]), **out.logs, **report}
+        record["ms"] = 1000.0 * (time.perf_counter() - started)
+        return record
+
+    def _densification_statistic(self, renders) -> None:
+        cfg = self.config
+        views = renders[-1:] if cfg.densify.stats == "last_view" else renders
+        for r in views:
+            if r.means2d.grad is not None:
+                densify.accumulate(self.densify_state, r.means2d.grad[0], r.radii[0], cfg.resolution, cfg.resolution)
+
+    def _clip_gradients(self, step: int) -> None:
+        o = self.config.optim
+        limit = o.clip_start + o.clip_growth * min(1.0, step / o.clip_ramp)
+        for param in self.params.values():
+            if param.grad is not None:
+                torch.nn.utils.clip_grad_norm_([param], limit)
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _flush_log(self) -> None:
+        """Write buffered records (one device->host copy for all their tensors); stop on a non-finite loss."""
+        if not self._records:
+            return
+        tensors = [(i, k) for i, r in enumerate(self._records) for k, v in r.items() if torch.is_tensor(v)]
+        if tensors:
+            values = torch.stack([self._records[i][k].float().reshape(()) for i, k in tensors]).cpu().tolist()
+            for (i, k), value in zip(tensors, values):
+                self._records[i][k] = value
+        if self.device.type == "cuda":
+            self._records[-1]["gpu_memory_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
+        with open(self.out / "train_log.jsonl", "a", encoding="utf-8") as handle:
+            for record in self._records:
+                handle.write(json.dumps(record) + "\n")
+        bad = [r["step"] for r in self._records if not math.isfinite(r["loss"])]
+        self._records = []
+        if bad:
+            raise TrainingDiverged(f"non-finite loss at iteration {bad[0]}; the last checkpoint ({self.out / CHECKPOINT}) is intact")
+
+    def checkpoint(self, next_step: int) -> None:
+        """Write everything a bitwise resume needs, atomically (a kill mid-write keeps the old file)."""
+        path = self.out / CHECKPOINT
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "step": next_step,
+            "elapsed": self.elapsed,
+            "params": {k: v.detach().cpu() for k, v in self.params.items()},
+            "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
+            "densify": {k: v.cpu() for k, v in self.densify_state.items()},
+            "loss": self.loss.state_dict(),
+            "cameras": self.sampler.state_dict(),
+            "generator": self.generator.get_state(),
+            "device_generator": self.device_generator.get_state(),
+            "config": to_dict(self.config),
+        }
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+
+    def resume(self) -> bool:
+        """Load the last checkpoint if there is one; returns whether training resumes."""
+        path = self.out / CHECKPOINT
+        if not path.exists():
+            return False
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        self.params = torch.nn.ParameterDict({k: torch.nn.Parameter(v.to(self.device)) for k, v in state["params"].items()})
+        self.optimizers = self._make_optimizers()
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        self.densify_state = {k: v.to(self.device) for k, v in state["densify"].items()}
+        self.loss.load_state_dict(state["loss"])
+        self.sampler.load_state_dict(state["cameras"])
+        self.generator.set_state(state["generator"])
+        self.device_generator.set_state(state["device_generator"])
+        self.start_step, self.elapsed = state["step"], state["elapsed"]
+        self._truncate_log(self.start_step)
+        log.info("resuming %s at iteration %d", self.out, self.start_step)
+        return True
+
+    def _truncate_log(self, next_step: int) -> None:
+        path = self.out / "train_log.jsonl"
+        if path.exists():
+            kept = [line for line in path.read_text(encoding="utf-8").splitlines() if line and json.loads(line)["step"] < next_step]
+            path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+    def run(self, resume: bool = False, stop_after: int | None = None) -> Path:
+        """Train to ``config.iterations`` (or stop after iteration ``stop_after``, for tests); returns the .ply path."""
+        cfg = self.config
+        self.out.mkdir(parents=True, exist_ok=True)
+        if not (resume and self.resume()):
+            (self.out / "train_log.jsonl").write_text("", encoding="utf-8")
+        dump_config(cfg, self.out / "resolved_config.yaml")
+        last = cfg.iterations if stop_after is None else min(cfg.iterations, stop_after + 1)
+        progress = tqdm(range(self.start_step, last), initial=self.start_step, total=cfg.iterations, desc=f"{cfg.method} {cfg.prompt[:40]}",
+                        dynamic_ncols=True, mininterval=2.0)
+        window_start = time.perf_counter()
+        for step in progress:
+            self._records.append(self.step(step))
+            done = step + 1
+            if done % cfg.log_every == 0 or done == last:
+                self._flush_log()
+                progress.set_postfix(gaussians=int(self.params["means"].shape[0]))
+            if done % cfg.checkpoint_every == 0 or done == last:
+                self.elapsed += time.perf_counter() - window_start
+                window_start = time.perf_counter()
+                self.checkpoint(done)
+        if last == cfg.iterations:
+            save_ply(self.params, self.out / "gaussians.ply")
+            timing = {"seconds": self.elapsed, "minutes": self.elapsed / 60.0, "iterations": cfg.iterations,
+                      "ms_per_iteration": 1000.0 * self.elapsed / max(cfg.iterations, 1), "device": str(self.device),
+                      "gpu": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else None}
+            (self.out / "timing.json").write_text(json.dumps(timing, indent=2), encoding="utf-8")
+        return self.out / "gaussians.ply"
