@@ -128,3 +128,38 @@ def make_tiny_models(root: str | Path) -> dict[str, Path]:
         "models.sd": make_tiny_stable_diffusion(root / "sd"),
         "models.clip": make_tiny_clip(root / "clip"),
     }
+
+
+def full_size_stable_diffusion(device: str | torch.device, dtype: torch.dtype, cache_dir=None):
+    """A DiffusionPrior with SD 2.1-base's architectures and random weights, built in memory.
+
+    For benchmarks: weights do not change the cost. UNet 865M parameters (latent 64x64, cross-attention
+    1024, linear projections), the 4-level VAE, and the 23-layer OpenCLIP-H text encoder.
+    """
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from .prior import DiffusionPrior
+
+    torch.manual_seed(0)
+    with torch.device(device):
+        unet = UNet2DConditionModel(
+            sample_size=64, cross_attention_dim=1024, attention_head_dim=(5, 10, 20, 20), use_linear_projection=True,
+            block_out_channels=(320, 640, 1280, 1280), layers_per_block=2,
+            down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+            up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+        )
+        vae = AutoencoderKL(
+            block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4, sample_size=512,
+            down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4, scaling_factor=0.18215,
+        )
+        text_encoder = CLIPTextModel(CLIPTextConfig(
+            vocab_size=CLIP_VOCAB_SIZE, hidden_size=1024, intermediate_size=4096, num_hidden_layers=23,
+            num_attention_heads=16, max_position_embeddings=77, hidden_act="gelu", projection_dim=1024,
+            bos_token_id=CLIP_VOCAB_SIZE - 2, eos_token_id=CLIP_VOCAB_SIZE - 1, pad_token_id=0,
+        ))
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                              set_alpha_to_one=False, steps_offset=1)
+    for module in (unet, vae, text_encoder):
+        module.to(dtype=dtype).eval().requires_grad_(False)
+    return DiffusionPrior(unet, vae, text_encoder, clip_tokenizer(pad_token="!"), scheduler, model_key="random-sd21-base", cache_dir=cache_dir)
