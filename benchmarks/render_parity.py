@@ -34,7 +34,7 @@ def compare(count: int, size: int, views: int = 4) -> dict[str, dict[str, float]
     background = torch.rand(views, 3, generator=torch.Generator().manual_seed(1))
     results, grads = {}, {}
     for backend, device, dtype in (("torch", "cpu", torch.float64), ("gsplat", "cuda", torch.float32)):
-        inputs = {k: v.to(device, dtype).requires_grad_() for k, v in scene.items()}
+        inputs = {k: v.detach().to(device, dtype).clone().requires_grad_() for k, v in scene.items()}
         out = render(**inputs, viewmats=cams.viewmats.to(device, dtype), Ks=cams.Ks.to(device, dtype), width=size, height=size,
                      backgrounds=background.to(device, dtype), backend=backend)
         weights = torch.linspace(0.5, 1.5, size * size, device=device, dtype=dtype).reshape(size, size)
