@@ -6,7 +6,6 @@ OpenCV: x right, y down, z forward; ``viewmats`` map world to camera, ``c2w`` ca
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch

@@ -20,8 +20,6 @@ steps per run); surviving Gaussians keep their Adam moments, new ones start from
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
