@@ -1,5 +1,6 @@
 """The ``segmentdreamer`` command line: one verb per pipeline step (the workflow's rules call these).
 
+    segmentdreamer init --prompts FILE --prompt-id ID --out init.ply    initial Gaussians (Point-E or sphere)
     segmentdreamer train --config RUN.yaml --out DIR [--resume]    train one asset (3DGS + a distillation loss)
     segmentdreamer render --ply FILE --out DIR [--views 120]       evaluation ring PNGs + turntable.mp4
     segmentdreamer make-tiny-models DIR                            tiny random-weight models for offline tests
@@ -24,6 +25,35 @@ def _make_tiny_models(args: argparse.Namespace) -> int:
     for key, folder in written.items():
         log.info("%s -> %s", key, folder)
     log.info("tiny models written in %.1f s (random weights: plumbing only, never quality)", time.perf_counter() - start)
+    return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    import torch
+
+    from .gaussians import from_points, save_ply, sphere_points
+    from .init import PointE, pointe_frame, points_to_gaussians
+    from .init.cache import cached_cloud
+    from .init.pointe import checkpoint_paths
+    from .prompts import lookup
+    from .train import resolve_device
+
+    entry = lookup(args.prompts, args.prompt_id)
+    seed = entry.seed if args.seed is None else args.seed
+    if args.method == "sphere":
+        params = from_points(sphere_points(generator=torch.Generator().manual_seed(seed)))
+    else:
+        checkpoint_paths(args.pointe)  # fail before loading anything heavy
+
+        def sample():
+            model = PointE.from_folder(args.pointe, args.pointe_clip, device=resolve_device(args.device))
+            return model.sample(entry.init_prompt, seed)
+
+        xyz, _ = cached_cloud(args.cache, entry.init_prompt, seed, sample)
+        params = points_to_gaussians(pointe_frame(xyz), seed=seed)
+    save_ply(params, args.out)
+    log.info("%s: %d Gaussians (%s init, %r, seed %d) -> %s", entry.prompt_id, params["means"].shape[0], args.method,
+             entry.init_prompt, seed, args.out)
     return 0
 
 
@@ -73,6 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segmentdreamer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    init = verbs.add_parser("init", help="initial Gaussians for one prompt of a prompt list")
+    init.add_argument("--prompts", required=True, help="prompt list TSV (prompt_id, prompt, init_prompt[, seed])")
+    init.add_argument("--prompt-id", required=True)
+    init.add_argument("--out", required=True, help="output .ply (standard 3DGS layout)")
+    init.add_argument("--method", choices=("pointe", "sphere"), default="pointe")
+    init.add_argument("--pointe", default="models/pointe", help="models.pointe: folder with base_40m_textvec.pt, upsample_40m.pt")
+    init.add_argument("--pointe-clip", default="models/clip-vit-l-14/open_clip_pytorch_model.bin",
+                      help="models.pointe_clip: open_clip ViT-L-14 weights file")
+    init.add_argument("--cache", default="results/cache/pointe", help="Point-E clouds cached per (init prompt, seed)")
+    init.add_argument("--seed", type=int, default=None, help="default: the prompt list's seed column (else 0)")
+    init.add_argument("--device", default="auto")
+    init.set_defaults(run=_init)
     train = verbs.add_parser("train", help="train one asset from a run config")
     train.add_argument("--config", required=True, help="RUN.yaml (keys of segmentdreamer.config.TrainConfig)")
     train.add_argument("--out", required=True, help="output folder (checkpoints, log, gaussians.ply)")
@@ -99,10 +141,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .config import ConfigError
     from .models import MissingWeightsError
+    from .prompts import PromptListError
 
     try:
         return args.run(args)
-    except (MissingWeightsError, ConfigError) as error:
+    except (MissingWeightsError, ConfigError, PromptListError) as error:
         log.error("%s", error)
         return 2
 

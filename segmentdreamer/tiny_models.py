@@ -127,6 +127,7 @@ def make_tiny_models(root: str | Path) -> dict[str, Path]:
     return {
         "models.sd": make_tiny_stable_diffusion(root / "sd"),
         "models.clip": make_tiny_clip(root / "clip"),
+        "models.pointe": make_tiny_pointe(root / "pointe"),
     }
 
 
@@ -163,3 +164,29 @@ def full_size_stable_diffusion(device: str | torch.device, dtype: torch.dtype, c
     for module in (unet, vae, text_encoder):
         module.to(dtype=dtype).eval().requires_grad_(False)
     return DiffusionPrior(unet, vae, text_encoder, clip_tokenizer(pad_token="!"), scheduler, model_key="random-sd21-base", cache_dir=cache_dir)
+
+
+def make_tiny_pointe(folder: Path) -> Path:
+    """Tiny random Point-E checkpoints (width 64, 2 layers, 2 heads) in the official file names, plus a tiny
+    open_clip text model (``clip.pt`` with its architecture in ``clip.json``)."""
+    import json
+
+    import open_clip
+
+    from .init.transformer import PointTransformerConfig, TextPointTransformer, UpsamplePointTransformer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    clip_config = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
+                   "text_cfg": {"context_length": 77, "vocab_size": CLIP_VOCAB_SIZE, "width": 32, "heads": 2, "layers": 1}}
+    (folder / "clip.json").write_text(json.dumps(clip_config))
+    clip = open_clip.CLIP(**clip_config)
+    torch.save(clip.state_dict(), folder / "clip.pt")
+    for name, cls, clip_dim in (("base_40m_textvec.pt", TextPointTransformer, 32), ("upsample_40m.pt", UpsamplePointTransformer, 32)):
+        model = cls(PointTransformerConfig(width=64, layers=2, heads=2, clip_dim=clip_dim))
+        for param in model.parameters():  # the original zero-inits output_proj; random keeps samples non-trivial
+            torch.nn.init.normal_(param, std=0.02) if param.dim() > 1 else None
+        torch.save(model.state_dict(), folder / name)
+    (folder / "architecture.json").write_text(json.dumps({"heads": 2}))  # heads are not visible in the shapes
+    return folder

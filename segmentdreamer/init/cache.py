@@ -1,0 +1,27 @@
+"""Point-E clouds cached on disk per (init prompt, seed): sampling costs minutes, the cloud is reused."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+
+def cached_cloud(cache_dir: str | Path, init_prompt: str, seed: int, sample: Callable[[], tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+    """(xyz, rgb) from ``cache_dir/<hash>.pt`` or from ``sample()`` (then stored, atomically)."""
+    key = hashlib.sha256(f"pointe\0{init_prompt}\0{seed}".encode("utf-8")).hexdigest()[:24]
+    path = Path(cache_dir) / f"{key}.pt"
+    if path.is_file():
+        record = torch.load(path, weights_only=True)
+        if record["init_prompt"] == init_prompt and record["seed"] == seed:
+            return record["xyz"], record["rgb"]
+    xyz, rgb = sample()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save({"init_prompt": init_prompt, "seed": seed, "xyz": xyz, "rgb": rgb}, tmp)
+    os.replace(tmp, path)
+    return xyz, rgb

@@ -1,0 +1,44 @@
+"""Prompt lists: schema, safe ids, verbatim prompts, errors with file:line."""
+
+import pytest
+
+from segmentdreamer.prompts import PromptListError, lookup, read_prompt_list
+
+
+def write(tmp_path, text):
+    path = tmp_path / "p.tsv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_reads_entries_verbatim_with_optional_seed(tmp_path):
+    path = write(tmp_path, "# comment\nprompt_id\tprompt\tinit_prompt\tseed\n"
+                           "crown\tA DSLR photo of the \"Imperial\" Crown; $(rm -rf /) `x` ünï/cødé\ta crown.\t7\n"
+                           "hulk\tA portrait of the Hulk, head\ta man head.\t\n")
+    entries = read_prompt_list(path)
+    assert list(entries) == ["crown", "hulk"]
+    assert entries["crown"].prompt == 'A DSLR photo of the "Imperial" Crown; $(rm -rf /) `x` ünï/cødé'
+    assert entries["crown"].seed == 7 and entries["hulk"].seed == 0
+    assert lookup(path, "hulk").init_prompt == "a man head."
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("id\tprompt\tinit_prompt\n", r":1: header must be"),
+        ("prompt_id\tprompt\tinit_prompt\nbad id\tp\ti\n", r":2: prompt_id 'bad id'"),
+        ("prompt_id\tprompt\tinit_prompt\na\tp\ti\na\tq\tj\n", r":3: duplicate prompt_id 'a'"),
+        ("prompt_id\tprompt\tinit_prompt\na\tp\n", r":2: expected 3 tab-separated columns"),
+        ("prompt_id\tprompt\tinit_prompt\tseed\na\tp\ti\tx\n", r":2: seed must be an integer"),
+        ("prompt_id\tprompt\tinit_prompt\na\t\ti\n", r":2: prompt and init_prompt must not be empty"),
+        ("", "empty prompt list"),
+    ],
+)
+def test_errors_name_file_and_line(tmp_path, text, message):
+    with pytest.raises(PromptListError, match=message):
+        read_prompt_list(write(tmp_path, text))
+
+
+def test_unknown_id(tmp_path):
+    with pytest.raises(PromptListError, match="no prompt_id 'z'"):
+        lookup(write(tmp_path, "prompt_id\tprompt\tinit_prompt\na\tp\ti\n"), "z")
