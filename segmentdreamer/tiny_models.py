@@ -178,8 +178,8 @@ def make_tiny_pointe(folder: Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    clip_config = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
-                   "text_cfg": {"context_length": 77, "vocab_size": CLIP_VOCAB_SIZE, "width": 32, "heads": 2, "layers": 1}}
+    clip_config = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 1, "width": 16, "patch_size": 16, "head_width": 8},
+                   "text_cfg": {"context_length": 77, "vocab_size": CLIP_VOCAB_SIZE, "width": 16, "heads": 2, "layers": 1}}
     (folder / "clip.json").write_text(json.dumps(clip_config))
     clip = open_clip.CLIP(**clip_config)
     torch.save(clip.state_dict(), folder / "clip.pt")

@@ -55,6 +55,25 @@ def build_loss(config: TrainConfig):
     return cls(**options, seed=config.seed)
 
 
+PRIOR_DTYPES = {"auto": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+
+
+def validate(config: TrainConfig) -> None:
+    """Checks the loader's types cannot express: enumerations and ranges, naming the key."""
+    choices = {"prior_dtype": (config.prior_dtype, tuple(PRIOR_DTYPES)), "densify.stats": (config.densify.stats, ("last_view", "all_views"))}
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
+    for key, value in {"iterations": config.iterations, "views": config.views, "resolution": config.resolution,
+                       "checkpoint_every": config.checkpoint_every, "log_every": config.log_every}.items():
+        if value < 1:
+            raise ConfigError(f"{key}: must be >= 1, got {value}")
+    if config.resolution % 8:
+        raise ConfigError(f"resolution: must be a multiple of 8 (the VAE's factor), got {config.resolution}")
+    if not config.prompt.strip():
+        raise ConfigError("prompt: empty")
+
+
 def total_variation(x: Tensor) -> Tensor:
     """TV(x) = 2 (sum dh^2 / (C (H-1) W) + sum dw^2 / (C H (W-1))) / B for x [B, C, H, W]."""
     b, c, h, w = x.shape
@@ -82,11 +101,12 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, out_dir: str | Path, prior: DiffusionPrior | None = None):
         self.config, self.out = config, Path(out_dir)
+        validate(config)
         self.device = resolve_device(config.device)
         self.loss = build_loss(config)
         self.beg = BrightnessEqualizer() if (config.beg if config.beg is not None else config.method == "gcs") else None
-        dtype = {"auto": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[config.prior_dtype]
-        self.prior = prior or DiffusionPrior.from_pretrained(config.models.sd, dtype=dtype, device=self.device, cache_dir=config.text_cache)
+        self.prior = prior or DiffusionPrior.from_pretrained(config.models.sd, dtype=PRIOR_DTYPES[config.prior_dtype],
+                                                             device=self.device, cache_dir=config.text_cache)
         self.embeddings = self.prior.prompt_embeddings(config.prompt, config.negative_prompt)
         self.sampler = TrainingCameraSampler(config.cameras, config.resolution, config.resolution, seed=config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)

@@ -22,8 +22,11 @@ def test_make_tiny_models_cli_output_loads_through_from_pretrained(tmp_path):
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "segmentdreamer.cli", "make-tiny-models", str(tmp_path)], check=True, capture_output=True)
     assert time.perf_counter() - start < 60
-    size = sum(f.stat().st_size for f in tmp_path.rglob("*") if f.is_file())
-    assert size < 20 * 2**20, f"tiny models take {size / 2**20:.1f} MB"
+    def megabytes(*parts):
+        return sum(f.stat().st_size for part in parts for f in (tmp_path / part).rglob("*") if f.is_file()) / 2**20
+
+    assert megabytes("sd", "clip") < 20, f"tiny SD + CLIP take {megabytes('sd', 'clip'):.1f} MB"
+    assert megabytes("pointe") < 8, f"tiny Point-E takes {megabytes('pointe'):.1f} MB"
     prior = DiffusionPrior.from_pretrained(tmp_path / "sd", dtype=torch.float32)
     assert prior.schedule.num_timesteps == 1000 and prior.latent_scale == pytest.approx(0.18215)
     assert prior.tokenizer.pad_token == "!"

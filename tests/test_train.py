@@ -95,6 +95,10 @@ def test_non_finite_loss_stops_with_a_clear_error(config, tiny_prior, tmp_path):
         ({"loss": {"segmentaton": "mono"}}, "loss.segmentaton"),
         ({"init": "/nonexistent/init.ply"}, "init:"),
         ({"device": "cuda:0"} if not torch.cuda.is_available() else {"method": "x"}, "device|method"),
+        ({"prior_dtype": "fp8"}, "prior_dtype: 'fp8' is not one of"),
+        ({"densify": DensifyConfig(stats="every_view")}, "densify.stats"),
+        ({"resolution": 60}, "resolution: must be a multiple of 8"),
+        ({"prompt": "  "}, "prompt: empty"),
     ],
 )
 def test_bad_settings_fail_naming_the_key(config, tiny_prior, tmp_path, change, message):
