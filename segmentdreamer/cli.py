@@ -3,6 +3,7 @@
     segmentdreamer init --prompts FILE --prompt-id ID --out init.ply    initial Gaussians (Point-E or sphere)
     segmentdreamer train --config RUN.yaml --out DIR [--resume]    train one asset (3DGS + a distillation loss)
     segmentdreamer render --ply FILE --out DIR [--views 120]       evaluation ring PNGs + turntable.mp4
+    segmentdreamer eval-clip --views DIR --prompts FILE --prompt-id ID --out clip.json    CLIP-L score per view
     segmentdreamer make-tiny-models DIR                            tiny random-weight models for offline tests
 """
 
@@ -99,6 +100,18 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_clip(args: argparse.Namespace) -> int:
+    from .evaluate.clip_score import ClipScorer, score_views, write_json
+    from .prompts import lookup
+    from .train import resolve_device
+
+    entry = lookup(args.prompts, args.prompt_id)
+    record = score_views(ClipScorer.from_pretrained(args.clip, resolve_device(args.device)), args.views, entry.prompt)
+    write_json({"prompt_id": entry.prompt_id, **record}, args.out)
+    log.info("%s: CLIP-L %.2f over %d views", entry.prompt_id, record["mean"], len(record["scores"]))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segmentdreamer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -130,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     rend.add_argument("--device", default="auto")
     rend.add_argument("--no-video", action="store_true")
     rend.set_defaults(run=_render)
+    clip = verbs.add_parser("eval-clip", help="CLIP-L score (100 x cosine) of every rendered view against its prompt")
+    clip.add_argument("--views", required=True, help="folder of view_*.png from `segmentdreamer render`")
+    clip.add_argument("--prompts", required=True)
+    clip.add_argument("--prompt-id", required=True)
+    clip.add_argument("--clip", default="openai/clip-vit-large-patch14", help="models.clip: transformers CLIP folder or cached hub id")
+    clip.add_argument("--out", required=True, help="JSON with per-view scores and their mean")
+    clip.add_argument("--device", default="auto")
+    clip.set_defaults(run=_eval_clip)
     tiny = verbs.add_parser("make-tiny-models", help="write tiny random-weight models (SD in diffusers layout, CLIP in transformers layout)")
     tiny.add_argument("dir", help="output folder; gets sd/ and clip/")
     tiny.set_defaults(run=_make_tiny_models)

@@ -1,0 +1,115 @@
+"""Table 1 (SPEC 8): CLIP-L, ImageReward, Time (min), FID per method, as CSV, Markdown and LaTeX.
+
+Per column the best value is bold and the second best underlined, by that column's direction
+(CLIP and IR: higher is better; Time and FID: lower is better). Ties share a rank; a missing value is
+shown as a dash and never ranked. The paper's numbers stand beside ours for comparison.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str
+    higher_is_better: bool
+    digits: int
+
+
+COLUMNS = (
+    Column("clip", "CLIP-L", True, 2),
+    Column("ir", "IR", True, 3),
+    Column("time", "Time (min)", False, 1),
+    Column("fid", "FID", False, 2),
+)
+
+METHOD_NAMES = {"sds": "DreamFusion (SDS)", "ism": "LucidDreamer (ISM)", "cds": "Consistent3D (CDS)",
+                "gcs": "Connect3D (GCS)", "sctd": "SegmentDreamer (SCTD)"}
+
+PAPER = {  # Table 1 of the paper (Time: minutes on an A100; SCTD's 38 is with Perp-Neg)
+    "sds": {"clip": 28.47, "ir": -0.004, "time": 60, "fid": 140.84},
+    "ism": {"clip": 29.99, "ir": 0.006, "time": 45, "fid": 121.80},
+    "cds": {"clip": 30.60, "ir": 0.004, "time": 140, "fid": 113.61},
+    "gcs": {"clip": 30.73, "ir": 0.018, "time": 80, "fid": 112.61},
+    "sctd": {"clip": 30.88, "ir": 0.020, "time": 38, "fid": 110.45},
+}
+
+
+def _present(value) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def ranks(values: list, higher_is_better: bool) -> list[int | None]:
+    """Dense rank per value (1 = best; ties share a rank; missing values get None)."""
+    distinct = sorted({v for v in values if _present(v)}, reverse=higher_is_better)
+    return [distinct.index(v) + 1 if _present(v) else None for v in values]
+
+
+@dataclass
+class Table:
+    """Rows: {"method": name, "clip": float | None, "ir": ..., "time": ..., "fid": ...}."""
+
+    rows: list[dict]
+    caption: str = ""
+    with_paper: bool = True
+
+    def _cells(self, style: str) -> list[list[str]]:
+        marks = {"md": ("**{}**", "<u>{}</u>"), "tex": ("\\textbf{{{}}}", "\\underline{{{}}}"), "csv": ("{}", "{}")}[style]
+        rank_by_column = {c.key: ranks([r.get(c.key) for r in self.rows], c.higher_is_better) for c in COLUMNS}
+        body = []
+        for i, row in enumerate(self.rows):
+            cells = [METHOD_NAMES.get(row["method"], row["method"]) if style != "csv" else row["method"]]
+            for column in COLUMNS:
+                value = row.get(column.key)
+                if not _present(value):
+                    cells.append("" if style == "csv" else ("--" if style == "tex" else "–"))
+                    continue
+                text = f"{value:.{column.digits}f}"
+                rank = rank_by_column[column.key][i]
+                cells.append(marks[0].format(text) if rank == 1 else marks[1].format(text) if rank == 2 else text)
+            if self.with_paper:
+                paper = PAPER.get(row["method"], {})
+                cells += [f"{paper[c.key]:.{c.digits}f}" if c.key in paper else ("" if style == "csv" else "--") for c in COLUMNS]
+            body.append(cells)
+        return body
+
+    def header(self) -> list[str]:
+        titles = ["Method"] + [c.title for c in COLUMNS]
+        return titles + [f"{c.title} (paper)" for c in COLUMNS] if self.with_paper else titles
+
+    def to_csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["method"] + [c.key for c in COLUMNS] + ([f"paper_{c.key}" for c in COLUMNS] if self.with_paper else []))
+        writer.writerows(self._cells("csv"))
+        return out.getvalue()
+
+    def to_markdown(self) -> str:
+        header = self.header()
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + [":---:"] * (len(header) - 1)) + "|"]
+        lines += ["| " + " | ".join(cells) + " |" for cells in self._cells("md")]
+        return "\n".join(lines) + (f"\n\n{self.caption}\n" if self.caption else "\n")
+
+    def to_latex(self) -> str:
+        header = [_tex_escape(h) for h in self.header()]
+        lines = ["\\begin{table}[t]", "\\centering", f"\\begin{{tabular}}{{l{'c' * (len(header) - 1)}}}", "\\toprule",
+                 " & ".join(header) + " \\\\", "\\midrule"]
+        lines += [" & ".join([_tex_escape(cells[0])] + cells[1:]) + " \\\\" for cells in self._cells("tex")]
+        lines += ["\\bottomrule", "\\end{tabular}"]
+        if self.caption:
+            lines.append(f"\\caption{{{_tex_escape(self.caption)}}}")
+        lines.append("\\end{table}")
+        return "\n".join(lines) + "\n"
+
+
+def _tex_escape(text: str) -> str:
+    text = text.replace("\\", "\x00")
+    for char in "&%$#_{}":
+        text = text.replace(char, "\\" + char)
+    text = text.replace("~", "\\textasciitilde{}").replace("^", "\\textasciicircum{}")
+    return text.replace("\x00", "\\textbackslash{}")
