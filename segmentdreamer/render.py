@@ -68,7 +68,8 @@ def quaternion_to_matrix(quats: Tensor) -> Tensor:
 def project(means, quats, scales, viewmat, K, width, height):
     """Camera-space projection of N Gaussians for one camera.
 
-    Returns means2d [N, 2], conics [N, 3] (a, b, c of the inverse 2D covariance), depths [N], radii [N].
+    Returns means2d [N, 2], conics [N, 3] (a, b, c of the inverse 2D covariance), depths [N], radii [N]
+    (the larger axis; 0 when culled) and the per-axis radii [N, 2] the compositor bounds tiles with.
     """
     R, t = viewmat[:3, :3], viewmat[:3, 3]
     means_c = means @ R.T + t
