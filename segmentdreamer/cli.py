@@ -4,6 +4,7 @@
     segmentdreamer train --config RUN.yaml --out DIR [--resume]    train one asset (3DGS + a distillation loss)
     segmentdreamer render --ply FILE --out DIR [--views 120]       evaluation ring PNGs + turntable.mp4
     segmentdreamer eval-clip --views DIR --prompts FILE --prompt-id ID --out clip.json    CLIP-L score per view
+    segmentdreamer ref-images --prompts FILE --count N --out DIR   Stable Diffusion reference set for FID (resumable)
     segmentdreamer make-tiny-models DIR                            tiny random-weight models for offline tests
 """
 
@@ -112,6 +113,18 @@ def _eval_clip(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ref_images(args: argparse.Namespace) -> int:
+    from .evaluate.reference_images import generate_reference_images
+    from .prompts import read_prompt_list
+    from .train import resolve_device
+
+    prompts = [entry.prompt for entry in read_prompt_list(args.prompts).values()]
+    written = generate_reference_images(args.sd, prompts, args.count, args.out, batch=args.batch, seed=args.seed, steps=args.steps,
+                                        resolution=args.resolution, device=resolve_device(args.device))
+    log.info("%d reference images written, %d requested, in %s", written, args.count, args.out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segmentdreamer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -151,6 +164,17 @@ def build_parser() -> argparse.ArgumentParser:
     clip.add_argument("--out", required=True, help="JSON with per-view scores and their mean")
     clip.add_argument("--device", default="auto")
     clip.set_defaults(run=_eval_clip)
+    ref = verbs.add_parser("ref-images", help="Stable Diffusion images of a prompt list (FID reference set); skips existing files")
+    ref.add_argument("--prompts", required=True)
+    ref.add_argument("--count", type=int, required=True, help="total images (paper: 50000), prompts used round-robin")
+    ref.add_argument("--out", required=True)
+    ref.add_argument("--sd", default="stabilityai/stable-diffusion-2-1-base", help="models.sd")
+    ref.add_argument("--batch", type=int, default=8)
+    ref.add_argument("--seed", type=int, default=0, help="image k uses seed + k")
+    ref.add_argument("--steps", type=int, default=50)
+    ref.add_argument("--resolution", type=int, default=512)
+    ref.add_argument("--device", default="auto")
+    ref.set_defaults(run=_ref_images)
     tiny = verbs.add_parser("make-tiny-models", help="write tiny random-weight models (SD in diffusers layout, CLIP in transformers layout)")
     tiny.add_argument("dir", help="output folder; gets sd/ and clip/")
     tiny.set_defaults(run=_make_tiny_models)

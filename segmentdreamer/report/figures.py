@@ -1,0 +1,91 @@
+"""Figures: labelled grids of renders (the ablations of paper Fig. 5-7) and metric plots, as PNG and PDF.
+
+Pure functions from files to files: the workflow decides which renders go where.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One cell of a grid: an image file and its label (e.g. "mono, Ns=5, t_tau=150")."""
+
+    image: str | Path
+    label: str
+
+
+def _save(figure, out: str | Path) -> list[Path]:
+    """Write ``out`` with suffix .png and .pdf; returns both paths."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = [out.with_suffix(".png"), out.with_suffix(".pdf")]
+    for path in paths:
+        figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return paths
+
+
+def render_grid(panels: Sequence[Panel], columns: int, out: str | Path, title: str = "", panel_inches: float = 2.5) -> list[Path]:
+    """A grid of labelled renders; a missing image is drawn as an empty, labelled panel ("missing")."""
+    import imageio.v3 as iio
+
+    if not panels:
+        raise ValueError("render_grid needs at least one panel")
+    rows = -(-len(panels) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(columns * panel_inches, rows * panel_inches + (0.4 if title else 0)), squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if index >= len(panels):
+            ax.axis("off")
+            continue
+        panel = panels[index]
+        if Path(panel.image).is_file():
+            ax.imshow(iio.imread(panel.image))
+            ax.set_title(panel.label, fontsize=8)
+        else:
+            ax.set_title(f"{panel.label} (missing)", fontsize=8, color="red")
+    if title:
+        figure.suptitle(title)
+    return _save(figure, out)
+
+
+def metric_plot(x: Sequence[float], series: dict[str, Sequence[float]], xlabel: str, ylabel: str, out: str | Path,
+                title: str = "") -> list[Path]:
+    """Lines of ``series`` (name -> values over ``x``), e.g. CLIP-L vs Ns per segmentation."""
+    figure, ax = plt.subplots(figsize=(4.5, 3.2))
+    for name, values in series.items():
+        ax.plot(list(x), list(values), marker="o", label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(figure, out)
+
+
+def per_prompt_plot(scores: dict[str, dict[str, float]], ylabel: str, out: str | Path, title: str = "") -> list[Path]:
+    """Grouped bars: prompt id on x, one bar per method (scores[method][prompt_id])."""
+    methods = list(scores)
+    prompts = sorted({p for values in scores.values() for p in values})
+    width = 0.8 / max(len(methods), 1)
+    figure, ax = plt.subplots(figsize=(max(4.0, 0.35 * len(prompts) * len(methods)), 3.2))
+    for i, method in enumerate(methods):
+        xs = [j + i * width for j in range(len(prompts))]
+        ax.bar(xs, [scores[method].get(p, float("nan")) for p in prompts], width=width, label=method)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(prompts))], prompts, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7)
+    return _save(figure, out)

@@ -1,0 +1,27 @@
+"""Reference images: deterministic per index, batched, resumable (existing files are skipped)."""
+
+from segmentdreamer.cli import main
+from segmentdreamer.evaluate.reference_images import generate_reference_images, missing_indices
+
+
+def test_writes_resumes_and_reproduces(tiny_models, tmp_path):
+    out = tmp_path / "ref"
+    kwargs = dict(count=5, out_dir=out, batch=2, steps=2, resolution=64)
+    assert generate_reference_images(tiny_models / "sd", ["a corgi", "a crown"], **kwargs) == 5
+    files = sorted(out.glob("ref_*.png"))
+    assert [f.name for f in files] == [f"ref_{k:06d}.png" for k in range(5)]
+    assert not list(out.glob("*.tmp.png"))
+    before = {f.name: f.read_bytes() for f in files}
+    (out / "ref_000003.png").unlink()
+    assert missing_indices(out, 5) == [3]
+    assert generate_reference_images(tiny_models / "sd", ["a corgi", "a crown"], **kwargs) == 1  # only the missing one
+    assert (out / "ref_000003.png").read_bytes() == before["ref_000003.png"]  # image 3 does not depend on the batch
+    assert generate_reference_images(tiny_models / "sd", ["a corgi", "a crown"], **kwargs) == 0
+
+
+def test_cli(tiny_models, tmp_path):
+    prompts = tmp_path / "p.tsv"
+    prompts.write_text("prompt_id\tprompt\tinit_prompt\na\ta corgi\ta dog.\n")
+    args = ["ref-images", "--prompts", str(prompts), "--count", "2", "--out", str(tmp_path / "r"), "--sd", str(tiny_models / "sd"),
+            "--steps", "2", "--resolution", "64", "--device", "cpu"]
+    assert main(args) == 0 and len(list((tmp_path / "r").glob("*.png"))) == 2

@@ -1,0 +1,33 @@
+"""Figures: every panel labelled, sizes as configured, PNG and PDF written."""
+
+import numpy as np
+
+from segmentdreamer.report import figures
+
+
+def test_render_grid_labels_every_panel_and_marks_missing(tmp_path, monkeypatch):
+    import imageio.v3 as iio
+
+    for i in range(3):
+        iio.imwrite(tmp_path / f"v{i}.png", np.full((16, 16, 3), 60 * i, dtype=np.uint8))
+    panels = [figures.Panel(tmp_path / f"v{i}.png", f"Ns={n}") for i, n in enumerate((2, 5, 10))]
+    panels.append(figures.Panel(tmp_path / "absent.png", "mono, Ns=10"))
+    seen = {}
+    original = figures._save
+
+    def spy(figure, out):
+        seen["titles"] = [ax.get_title() for ax in figure.axes]
+        seen["inches"] = figure.get_size_inches().tolist()
+        return original(figure, out)
+
+    monkeypatch.setattr(figures, "_save", spy)
+    paths = figures.render_grid(panels, columns=3, out=tmp_path / "grid", title="segmentation x Ns", panel_inches=2.0)
+    assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size > 0 for p in paths)
+    assert seen["titles"] == ["Ns=2", "Ns=5", "Ns=10", "mono, Ns=10 (missing)", "", ""]
+    assert seen["inches"] == [3 * 2.0, 2 * 2.0 + 0.4]  # 3 columns x 2 rows of 2-inch panels, plus the title
+
+
+def test_metric_and_per_prompt_plots(tmp_path):
+    out = figures.metric_plot([2, 5, 10], {"uniform": [30.1, 30.5, 30.2], "mono": [30.0, 30.8, 30.4]}, "Ns", "CLIP-L", tmp_path / "ns")
+    bars = figures.per_prompt_plot({"sctd": {"a": 30.0, "b": 31.0}, "sds": {"a": 28.0}}, "CLIP-L", tmp_path / "per_prompt")
+    assert all(p.is_file() and p.stat().st_size > 0 for p in out + bars)
