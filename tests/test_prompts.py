@@ -42,3 +42,20 @@ def test_errors_name_file_and_line(tmp_path, text, message):
 def test_unknown_id(tmp_path):
     with pytest.raises(PromptListError, match="no prompt_id 'z'"):
         lookup(write(tmp_path, "prompt_id\tprompt\tinit_prompt\na\tp\ti\n"), "z")
+
+
+@pytest.mark.parametrize("name,count", [("dreamfusion40", 40), ("gallery", 14), ("ablation", 1)])
+def test_shipped_prompt_lists_are_valid(name, count):
+    from pathlib import Path
+
+    entries = read_prompt_list(Path(__file__).resolve().parents[1] / "prompts" / f"{name}.tsv")
+    assert len(entries) == count
+
+
+def test_dreamfusion40_matches_the_paper_table():
+    from pathlib import Path
+
+    entries = read_prompt_list(Path(__file__).resolve().parents[1] / "prompts" / "dreamfusion40.tsv")
+    prompts = [e.prompt for e in entries.values()]
+    assert prompts[0] == "A cat with a mullet" and prompts[6] == "A DSLR photo of the Imperial State Crown of England"
+    assert prompts[-1] == "A DSLR photo of a shiny beetle"
