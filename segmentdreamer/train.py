@@ -72,6 +72,8 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError(f"resolution: must be a multiple of 8 (the VAE's factor), got {config.resolution}")
     if not config.prompt.strip():
         raise ConfigError("prompt: empty")
+    if config.perp_neg and config.method == "cds":
+        raise ConfigError("perp_neg: CDS (Consistent3D) has no Perp-Neg form; set perp_neg: false for method cds")
 
 
 def total_variation(x: Tensor) -> Tensor:

@@ -99,6 +99,7 @@ def test_non_finite_loss_stops_with_a_clear_error(config, tiny_prior, tmp_path):
         ({"densify": DensifyConfig(stats="every_view")}, "densify.stats"),
         ({"resolution": 60}, "resolution: must be a multiple of 8"),
         ({"prompt": "  "}, "prompt: empty"),
+        ({"method": "cds", "perp_neg": True}, "perp_neg: CDS"),
     ],
 )
 def test_bad_settings_fail_naming_the_key(config, tiny_prior, tmp_path, change, message):
