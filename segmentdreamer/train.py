@@ -199,6 +199,8 @@ class Trainer:
         record = {"step": step, "loss": out.loss.detach(), "regularizer": regularizer.detach(), "disparity_latents": int(use_disparity),
                   "flip": int(flip), "num_gaussians": int(self.params["means"].shape[0]), **out.logs, **report}
         record["ms"] = 1000.0 * (time.perf_counter() - started)
+        if self.device.type == "cuda":  # allocator statistics live on the host: no device sync
+            record["gpu_memory_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
         return record
 
     def _densification_statistic(self, renders) -> None:
@@ -225,8 +227,6 @@ class Trainer:
             values = torch.stack([self._records[i][k].float().reshape(()) for i, k in tensors]).cpu().tolist()
             for (i, k), value in zip(tensors, values):
                 self._records[i][k] = value
-        if self.device.type == "cuda":
-            self._records[-1]["gpu_memory_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
         with open(self.out / "train_log.jsonl", "a", encoding="utf-8") as handle:
             for record in self._records:
                 handle.write(json.dumps(record) + "\n")

@@ -67,3 +67,7 @@ def test_trainer_on_cuda_with_gsplat(tiny_models, tmp_path):
     trainer = Trainer(config, tmp_path)
     trainer.run()
     assert trainer.params["means"].is_cuda and (tmp_path / "gaussians.ply").exists()
+    import json
+
+    lines = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert len(lines) == 12 and all(line["gpu_memory_gb"] > 0 for line in lines)
