@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .atomic import atomic_target
+
 SH_C0 = 0.28209479177387814
 
 
@@ -109,11 +111,8 @@ def save_ply(params: torch.nn.ParameterDict, path: str | Path) -> None:
     vertices = np.empty(count, dtype=[(name, "f4") for name in names])
     for i, name in enumerate(names):
         vertices[name] = data[:, i]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    PlyData([PlyElement.describe(vertices, "vertex")]).write(str(tmp))
-    tmp.replace(path)
+    with atomic_target(path) as tmp:
+        PlyData([PlyElement.describe(vertices, "vertex")]).write(str(tmp))
 
 
 def load_ply(path: str | Path) -> torch.nn.ParameterDict:

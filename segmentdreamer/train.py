@@ -16,7 +16,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from . import densify
+from .atomic import atomic_target
 from .cameras import Cameras, TrainingCameraSampler
 from .config import ConfigError, TrainConfig, dump_config, to_dict
 from .gaussians import activate, from_points, load_ply, save_ply, sphere_points
@@ -237,8 +237,6 @@ class Trainer:
 
     def checkpoint(self, next_step: int) -> None:
         """Write everything a bitwise resume needs, atomically (a kill mid-write keeps the old file)."""
-        path = self.out / CHECKPOINT
-        path.parent.mkdir(parents=True, exist_ok=True)
         state = {
             "step": next_step,
             "elapsed": self.elapsed,
@@ -251,9 +249,8 @@ class Trainer:
             "device_generator": self.device_generator.get_state(),
             "config": to_dict(self.config),
         }
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        with atomic_target(self.out / CHECKPOINT) as tmp:
+            torch.save(state, tmp)
 
     def resume(self) -> bool:
         """Load the last checkpoint if there is one; returns whether training resumes."""

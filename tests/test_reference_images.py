@@ -10,7 +10,7 @@ def test_writes_resumes_and_reproduces(tiny_models, tmp_path):
     assert generate_reference_images(tiny_models / "sd", ["a corgi", "a crown"], **kwargs) == 5
     files = sorted(out.glob("ref_*.png"))
     assert [f.name for f in files] == [f"ref_{k:06d}.png" for k in range(5)]
-    assert not list(out.glob("*.tmp.png"))
+    assert sorted(p.name for p in out.iterdir()) == [f"ref_{k:06d}.png" for k in range(5)]  # no temporary files left
     before = {f.name: f.read_bytes() for f in files}
     (out / "ref_000003.png").unlink()
     assert missing_indices(out, 5) == [3]

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ..atomic import atomic_target
 from ..models import resolve_model
 
 
@@ -57,7 +58,6 @@ def generate_reference_images(
         images = pipeline([prompts[k % len(prompts)] for k in indices], num_inference_steps=steps, guidance_scale=guidance_scale,
                           height=resolution, width=resolution, generator=generators).images
         for k, image in zip(indices, images):
-            tmp = Path(out_dir) / (reference_name(k) + ".tmp.png")
-            image.save(tmp)
-            tmp.replace(Path(out_dir) / reference_name(k))
+            with atomic_target(Path(out_dir) / reference_name(k)) as tmp:
+                image.save(tmp)
     return len(todo)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import Tensor
+
+from ..atomic import atomic_target
 
 
 def cached_cloud(cache_dir: str | Path, init_prompt: str, seed: int, sample: Callable[[], tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
@@ -20,8 +21,6 @@ def cached_cloud(cache_dir: str | Path, init_prompt: str, seed: int, sample: Cal
         if record["init_prompt"] == init_prompt and record["seed"] == seed:
             return record["xyz"], record["rgb"]
     xyz, rgb = sample()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save({"init_prompt": init_prompt, "seed": seed, "xyz": xyz, "rgb": rgb}, tmp)
-    os.replace(tmp, path)
+    with atomic_target(path) as tmp:
+        torch.save({"init_prompt": init_prompt, "seed": seed, "xyz": xyz, "rgb": rgb}, tmp)
     return xyz, rgb

@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from ..atomic import atomic_target
+
 
 class TextEmbeddingCache:
     """Look up or compute [L, D] embeddings; ``root=None`` disables the disk (memory only)."""
@@ -54,7 +56,5 @@ class TextEmbeddingCache:
         path = self._path(key)
         if path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save({"model": self.model_key, "prompt": prompt, "embedding": embedding}, tmp)
-        os.replace(tmp, path)
+        with atomic_target(path) as tmp:
+            torch.save({"model": self.model_key, "prompt": prompt, "embedding": embedding}, tmp)
