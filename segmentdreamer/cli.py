@@ -5,6 +5,7 @@
     segmentdreamer render --ply FILE --out DIR [--views 120]       evaluation ring PNGs + turntable.mp4
     segmentdreamer eval-clip --views DIR --prompts FILE --prompt-id ID --out clip.json    CLIP-L score per view
     segmentdreamer ref-images --prompts FILE --count N --out DIR   Stable Diffusion reference set for FID (resumable)
+    segmentdreamer table --manifest FILE --out PREFIX              Table 1 as PREFIX.csv / .md / .tex
     segmentdreamer make-tiny-models DIR                            tiny random-weight models for offline tests
 """
 
@@ -125,6 +126,14 @@ def _ref_images(args: argparse.Namespace) -> int:
     return 0
 
 
+def _table(args: argparse.Namespace) -> int:
+    from .report.table1 import write_table1
+
+    for path in write_table1(args.manifest, args.out):
+        log.info("wrote %s", path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segmentdreamer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -175,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     ref.add_argument("--resolution", type=int, default=512)
     ref.add_argument("--device", default="auto")
     ref.set_defaults(run=_ref_images)
+    table = verbs.add_parser("table", help="Table 1 (CSV, Markdown, LaTeX) from a manifest of per-run results")
+    table.add_argument("--manifest", required=True, help="JSON: {prompt_set, methods: {name: {clip, ir, timing, fid}}}")
+    table.add_argument("--out", required=True, help="output prefix, e.g. results/table1/dreamfusion40")
+    table.set_defaults(run=_table)
     tiny = verbs.add_parser("make-tiny-models", help="write tiny random-weight models (SD in diffusers layout, CLIP in transformers layout)")
     tiny.add_argument("dir", help="output folder; gets sd/ and clip/")
     tiny.set_defaults(run=_make_tiny_models)
