@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..prior.guidance import guided_noise, timesteps_for
+from ..prior.guidance import guided_noise, unconditional_noise
 from .base import LossInput, LossOut, Prior, RandomStateMixin, floor_int, randint, upcast, warmup_ratio
 from .solver import phi, predict_x0
 
@@ -76,7 +76,7 @@ class GCSLoss(RandomStateMixin):
 
         def eps_empty(x: Tensor, at: int) -> Tensor:
             with torch.no_grad():
-                return prior.predict_noise(x.detach(), timesteps_for(at, bsz), cond.empty).to(x.dtype)
+                return unconditional_noise(prior.predict_noise, x.detach(), at, cond).to(x.dtype)
 
         z_e = schedule.alpha(e, z0) * z0 + schedule.sigma(e, z0) * noise
         eps_e = eps_empty(z_e, e)

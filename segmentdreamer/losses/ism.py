@@ -10,11 +10,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
-from torch import Tensor
 
-from ..prior.guidance import guided_noise, timesteps_for
+from ..prior.guidance import guided_noise, unconditional_noise
 from .base import LossInput, LossOut, Prior, RandomStateMixin, floor_int, inject_gradient, randint, warmup_ratio
 from .solver import invert
 
@@ -53,13 +53,10 @@ class ISMLoss(RandomStateMixin):
 
     def __call__(self, prior: Prior, batch: LossInput) -> LossOut:
         z0, schedule, cond = batch.latents, prior.schedule, batch.cond
-        bsz = z0.shape[0]
         t, s = self.sample_timesteps(batch.step)
         noise = self.offset_noise(tuple(z0.shape), self.noise_offset, self.run_generator).to(device=z0.device, dtype=z0.dtype)
 
-        def eps_empty(x: Tensor, at: int) -> Tensor:
-            return prior.predict_noise(x, timesteps_for(at, bsz), cond.empty)
-
+        eps_empty = partial(unconditional_noise, prior.predict_noise, cond=cond)
         with torch.no_grad():
             x_1 = schedule.alpha(1, z0) * z0.detach() + schedule.sigma(1, z0) * noise
             to_s = self.inversion_timesteps(s)

@@ -21,11 +21,12 @@ in the sign of the self-consistency pull and in (g + 1) vs (g + 1)^2 (SPEC 5 NOT
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import Tensor
 
-from ..prior.guidance import guided_noise, timesteps_for
+from ..prior.guidance import guided_noise, unconditional_noise
 from .base import LossInput, LossOut, Prior, RandomStateMixin, floor_int, inject_gradient, randint, upcast, warmup_ratio
 from .segments import SEGMENTATIONS, segment_edges, segment_start
 from .solver import phi
@@ -98,11 +99,7 @@ class SCTDLoss(RandomStateMixin):
             self.fixed_noise = self.offset_noise(tuple(z0.shape), self.noise_offset, self.noise_generator)
         eps_star = self.fixed_noise.to(device=z0.device, dtype=z0.dtype)
         t, s, s_m = self.sample_timesteps(batch.step)
-        bsz = z0.shape[0]
-
-        def eps_empty(x: Tensor, at: int) -> Tensor:
-            return prior.predict_noise(x, timesteps_for(at, bsz), cond.empty)
-
+        eps_empty = partial(unconditional_noise, prior.predict_noise, cond=cond)
         z_sm = schedule.alpha(s_m, z0) * z0 + schedule.sigma(s_m, z0) * eps_star
         with torch.no_grad():
             z_sm_const = z_sm.detach()
@@ -134,7 +131,7 @@ class SCTDLoss(RandomStateMixin):
         """
         schedule = prior.schedule
         z_t = z_t_const + (schedule.alpha(t, z_sm) / schedule.alpha(s_m, z_sm)) * (z_sm - z_sm.detach())
-        eps = prior.predict_noise(z_t, timesteps_for(t, z_t.shape[0]), cond.empty).to(z_t.dtype)
+        eps = unconditional_noise(prior.predict_noise, z_t, t, cond).to(z_t.dtype)
         return phi(z_t, t, s_m, eps, schedule)
 
     def _weighted(self, schedule, z0: Tensor, c: Tensor, a: Tensor, b: Tensor, t: int, s_m: int) -> LossOut:

@@ -40,6 +40,11 @@ def timesteps_for(t: int | Tensor, batch: int) -> Tensor:
     return t.to(torch.long).reshape(batch)
 
 
+def unconditional_noise(noise_fn: NoiseFn, x: Tensor, t: int | Tensor, cond: ViewConditioning) -> Tensor:
+    """eps(x, t, ∅): the empty prompt's prediction, the condition of every unconditional ODE step."""
+    return noise_fn(x, timesteps_for(t, x.shape[0]), cond.empty)
+
+
 def classifier_free_guidance(noise_fn: NoiseFn, x: Tensor, t: int | Tensor, cond: ViewConditioning, scale: float) -> GuidedNoise:
     """eps_cfg(x, t) = eps(x, t, neg) + scale * (eps(x, t, text) - eps(x, t, neg)); one call of batch 2B."""
     batch = x.shape[0]
