@@ -4,6 +4,7 @@
     segmentdreamer train --config RUN.yaml --out DIR [--resume]    train one asset (3DGS + a distillation loss)
     segmentdreamer render --ply FILE --out DIR [--views 120]       evaluation ring PNGs + turntable.mp4
     segmentdreamer eval-clip --views DIR --prompts FILE --prompt-id ID --out clip.json    CLIP-L score per view
+    segmentdreamer eval-ir --views DIR --prompts FILE --prompt-id ID --out ir.json        ImageReward per view
     segmentdreamer ref-images --prompts FILE --count N --out DIR   Stable Diffusion reference set for FID (resumable)
     segmentdreamer table --manifest FILE --out PREFIX              Table 1 as PREFIX.csv / .md / .tex
     segmentdreamer make-tiny-models DIR                            tiny random-weight models for offline tests
@@ -103,7 +104,8 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _eval_clip(args: argparse.Namespace) -> int:
-    from .evaluate.clip_score import ClipScorer, score_views, write_json
+    from .evaluate.clip_score import ClipScorer
+    from .evaluate.views import score_views, write_json
     from .prompts import lookup
     from .train import resolve_device
 
@@ -111,6 +113,20 @@ def _eval_clip(args: argparse.Namespace) -> int:
     record = score_views(ClipScorer.from_pretrained(args.clip, resolve_device(args.device)), args.views, entry.prompt)
     write_json({"prompt_id": entry.prompt_id, **record}, args.out)
     log.info("%s: CLIP-L %.2f over %d views", entry.prompt_id, record["mean"], len(record["scores"]))
+    return 0
+
+
+def _eval_image_reward(args: argparse.Namespace) -> int:
+    from .evaluate.image_reward import ImageRewardScorer
+    from .evaluate.views import score_views, write_json
+    from .prompts import lookup
+    from .train import resolve_device
+
+    entry = lookup(args.prompts, args.prompt_id)
+    scorer = ImageRewardScorer.from_pretrained(args.image_reward, args.tokenizer, resolve_device(args.device))
+    record = score_views(scorer, args.views, entry.prompt)
+    write_json({"prompt_id": entry.prompt_id, **record}, args.out)
+    log.info("%s: ImageReward %.3f over %d views", entry.prompt_id, record["mean"], len(record["scores"]))
     return 0
 
 
@@ -173,6 +189,17 @@ def build_parser() -> argparse.ArgumentParser:
     clip.add_argument("--out", required=True, help="JSON with per-view scores and their mean")
     clip.add_argument("--device", default="auto")
     clip.set_defaults(run=_eval_clip)
+    reward = verbs.add_parser("eval-ir", help="ImageReward v1.0 of every rendered view against its prompt")
+    reward.add_argument("--views", required=True, help="folder of view_*.png from `segmentdreamer render`")
+    reward.add_argument("--prompts", required=True)
+    reward.add_argument("--prompt-id", required=True)
+    reward.add_argument("--image-reward", default="THUDM/ImageReward",
+                        help="models.image_reward: folder with ImageReward.pt and med_config.json, or cached hub id")
+    reward.add_argument("--tokenizer", default=None,
+                        help="models.image_reward_tokenizer: bert-base-uncased folder or hub id, if not in --image-reward")
+    reward.add_argument("--out", required=True, help="JSON with per-view rewards and their mean")
+    reward.add_argument("--device", default="auto")
+    reward.set_defaults(run=_eval_image_reward)
     ref = verbs.add_parser("ref-images", help="Stable Diffusion images of a prompt list (FID reference set); skips existing files")
     ref.add_argument("--prompts", required=True)
     ref.add_argument("--count", type=int, required=True, help="total images (paper: 50000), prompts used round-robin")
@@ -188,8 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--manifest", required=True, help="JSON: {prompt_set, methods: {name: {clip, ir, timing, fid}}}")
     table.add_argument("--out", required=True, help="output prefix, e.g. results/table1/dreamfusion40")
     table.set_defaults(run=_table)
-    tiny = verbs.add_parser("make-tiny-models", help="write tiny random-weight models (SD in diffusers layout, CLIP in transformers layout)")
-    tiny.add_argument("dir", help="output folder; gets sd/ and clip/")
+    tiny = verbs.add_parser("make-tiny-models", help="write tiny random-weight models in the real on-disk layouts (offline tests, smoke runs)")
+    tiny.add_argument("dir", help="output folder; gets sd/, clip/, pointe/ and image_reward/")
     tiny.set_defaults(run=_make_tiny_models)
     return parser
 

@@ -7,6 +7,9 @@
   latents are 1/8 of the image size, 4 channels, scale 0.18215) and a 2-layer text encoder.
 - ``dir/clip``: a CLIP model and processor in transformers layout (``openai/clip-vit-large-patch14``'s
   format at toy width).
+- ``dir/pointe``: Point-E's two checkpoints under their official file names, and a tiny open_clip text model.
+- ``dir/image_reward``: ``ImageReward.pt`` in the official key layout, ``med_config.json``, a tiny BERT
+  WordPiece vocabulary and ``vision_config.json`` (a 2-layer ViT instead of ViT-L/16).
 
 The tokenizers use the real CLIP BPE vocabulary, read from the file that open_clip ships (never the hub),
 so their token ids equal those of the real models. Tiny models prove the plumbing, never quality.
@@ -128,7 +131,46 @@ def make_tiny_models(root: str | Path) -> dict[str, Path]:
         "models.sd": make_tiny_stable_diffusion(root / "sd"),
         "models.clip": make_tiny_clip(root / "clip"),
         "models.pointe": make_tiny_pointe(root / "pointe"),
+        "models.image_reward": make_tiny_image_reward(root / "image_reward"),
     }
+
+
+def write_bert_vocabulary(folder: Path, words: tuple[str, ...] = ()) -> int:
+    """A small lower-case WordPiece vocabulary (specials, characters, ``##`` pieces, ``words``) and its
+    tokenizer config in ``folder``; returns its size. Any text tokenizes (unknown characters become [UNK])."""
+    import json
+    import string
+
+    characters = list(string.ascii_lowercase + string.digits + string.punctuation)
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + characters + [f"##{c}" for c in characters] + list(words)
+    unique = list(dict.fromkeys(tokens))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(unique) + "\n")
+    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True, "model_max_length": 512}))
+    return len(unique)
+
+
+def make_tiny_image_reward(folder: Path) -> Path:
+    """A tiny random ImageReward (2-layer ViT and BERT of width 32, the published head) in the official layout."""
+    import json
+
+    from .evaluate.image_reward import CHECKPOINT, MED_CONFIG, VISION_CONFIG, ImageRewardModel, ours_to_official
+
+    folder = Path(folder)
+    vocab_size = write_bert_vocabulary(folder) + 2  # BLIP adds [DEC] and [ENC]
+    vision = {"image_size": 224, "patch_size": 32, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2}
+    med = {"architectures": ["BertModel"], "hidden_act": "gelu", "hidden_size": 32, "intermediate_size": 64,
+           "layer_norm_eps": 1e-12, "max_position_embeddings": 40, "model_type": "bert", "num_attention_heads": 2,
+           "num_hidden_layers": 2, "pad_token_id": 0, "vocab_size": vocab_size, "encoder_width": 32, "add_cross_attention": True}
+    (folder / VISION_CONFIG).write_text(json.dumps(vision, indent=2))
+    (folder / MED_CONFIG).write_text(json.dumps(med, indent=2))
+    torch.manual_seed(0)
+    model = ImageRewardModel(vision, med)
+    with torch.no_grad():  # spread the weights so that scores differ visibly between images
+        for param in model.parameters():
+            param.add_(0.2 * torch.randn_like(param))
+    torch.save(ours_to_official(model.state_dict()), folder / CHECKPOINT)
+    return folder
 
 
 def full_size_stable_diffusion(device: str | torch.device, dtype: torch.dtype, cache_dir=None):

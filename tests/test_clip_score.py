@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from segmentdreamer.evaluate.clip_score import ClipScorer, score_views
+from segmentdreamer.evaluate.clip_score import ClipScorer
+from segmentdreamer.evaluate.views import score_views
 
 
 @pytest.fixture(scope="module")

@@ -1,1 +1,1 @@
-"""Evaluation of rendered assets (SPEC 8): CLIP-L score, FID and its reference set; ImageReward is open work."""
+"""Evaluation of rendered assets (SPEC 8): CLIP-L score, ImageReward, FID and its Stable Diffusion reference set."""

@@ -8,26 +8,14 @@ images in the wrong range silently lower every score.
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from ..models import resolve_model
-
-
-def check_image_range(images: Tensor | np.ndarray) -> None:
-    """uint8 anything, or floats within [0, 1]; raises ValueError otherwise."""
-    if isinstance(images, np.ndarray) and images.dtype == np.uint8:
-        return
-    if isinstance(images, Tensor) and images.dtype == torch.uint8:
-        return
-    low, high = float(images.min()), float(images.max())
-    if low < -1e-6 or high > 1 + 1e-6:
-        raise ValueError(f"float images must lie in [0, 1] (got [{low:.3g}, {high:.3g}]); pass uint8 for 0..255 images")
+from .views import check_image_range
 
 
 class ClipScorer:
@@ -67,22 +55,3 @@ class ClipScorer:
 def _features(output) -> Tensor:
     """transformers 5 may wrap projected features in an output object."""
     return output if isinstance(output, Tensor) else output.pooler_output
-
-
-def score_views(scorer: ClipScorer, views_dir: str | Path, prompt: str, batch: int = 16) -> dict:
-    """Per-view scores of every ``view_*.png`` in ``views_dir`` and their mean (one run's JSON record)."""
-    import imageio.v3 as iio
-
-    paths = sorted(Path(views_dir).glob("view_*.png"))
-    if not paths:
-        raise FileNotFoundError(f"{views_dir}: no view_*.png (run `segmentdreamer render` first)")
-    scores = []
-    for start in range(0, len(paths), batch):
-        images = np.stack([iio.imread(p)[..., :3] for p in paths[start : start + batch]])
-        scores.extend(scorer.score(images, prompt).tolist())
-    return {"prompt": prompt, "views": [p.name for p in paths], "scores": scores, "mean": float(np.mean(scores))}
-
-
-def write_json(record: dict, path: str | Path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
