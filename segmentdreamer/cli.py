@@ -6,7 +6,10 @@
     segmentdreamer eval-clip --views DIR --prompts FILE --prompt-id ID --out clip.json    CLIP-L score per view
     segmentdreamer eval-ir --views DIR --prompts FILE --prompt-id ID --out ir.json        ImageReward per view
     segmentdreamer ref-images --prompts FILE --count N --out DIR   Stable Diffusion reference set for FID (resumable)
+    segmentdreamer fid --reference DIR --generated DIR... --out fid.json   FID of renders vs the reference set
     segmentdreamer table --manifest FILE --out PREFIX              Table 1 as PREFIX.csv / .md / .tex
+    segmentdreamer figure --manifest FILE --out PREFIX             an ablation / gallery grid + metric table + plot
+    segmentdreamer build-extensions --out MARKER                   compile gsplat's CUDA kernels once (no-op on CPU)
     segmentdreamer make-tiny-models DIR                            tiny random-weight models for offline tests
 """
 
@@ -36,7 +39,7 @@ def _init(args: argparse.Namespace) -> int:
     import torch
 
     from .gaussians import from_points, save_ply, sphere_points
-    from .init import PointE, pointe_frame, points_to_gaussians
+    from .init import PointE, PointESampling, pointe_frame, points_to_gaussians
     from .init.cache import cached_cloud
     from .init.pointe import checkpoint_paths
     from .prompts import lookup
@@ -51,10 +54,11 @@ def _init(args: argparse.Namespace) -> int:
 
         def sample():
             model = PointE.from_folder(args.pointe, args.pointe_clip, device=resolve_device(args.device))
+            model.sampling = PointESampling(steps=args.steps)
             return model.sample(entry.init_prompt, seed)
 
-        xyz, _ = cached_cloud(args.cache, entry.init_prompt, seed, sample)
-        params = points_to_gaussians(pointe_frame(xyz), seed=seed)
+        xyz, _ = cached_cloud(args.cache, f"{entry.init_prompt}|steps={args.steps}", seed, sample)
+        params = points_to_gaussians(pointe_frame(xyz), seed=seed, copies=args.copies)
     save_ply(params, args.out)
     log.info("%s: %d Gaussians (%s init, %r, seed %d) -> %s", entry.prompt_id, params["means"].shape[0], args.method,
              entry.init_prompt, seed, args.out)
@@ -98,7 +102,7 @@ def _render(args: argparse.Namespace) -> int:
     from .turntable import render_ring
 
     paths = render_ring(args.ply, args.out, views=args.views, resolution=args.resolution, elevation_deg=args.elevation,
-                        device=resolve_device(args.device), video=not args.no_video)
+                        device=resolve_device(args.device), video=None if args.no_video else args.video)
     log.info("wrote %d views to %s", len(paths), args.out)
     return 0
 
@@ -139,6 +143,47 @@ def _ref_images(args: argparse.Namespace) -> int:
     written = generate_reference_images(args.sd, prompts, args.count, args.out, batch=args.batch, seed=args.seed, steps=args.steps,
                                         resolution=args.resolution, device=resolve_device(args.device))
     log.info("%d reference images written, %d requested, in %s", written, args.count, args.out)
+    if args.summary:
+        from .evaluate.views import write_json
+
+        write_json({"folder": args.out, "count": args.count, "prompts": args.prompts, "seed": args.seed, "steps": args.steps,
+                    "resolution": args.resolution, "sd": args.sd, "written_this_time": written}, args.summary)
+    return 0
+
+
+def _fid(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .evaluate.fid import compute_fid
+    from .evaluate.views import view_paths, write_json
+
+    reference = sorted(Path(args.reference).glob("*.png"))
+    generated = [path for folder in args.generated for path in view_paths(folder)]
+    record = compute_fid(reference, generated, extractor=args.features, inception_weights=args.inception,
+                         cache_dir=args.cache, batch=args.batch)
+    write_json(record, args.out)
+    log.info("%s = %.3f (%d renders vs %d reference images)", record["implementation"], record["value"],
+             record["generated_images"], record["reference_images"])
+    return 0
+
+
+def _figure(args: argparse.Namespace) -> int:
+    from .report.ablation import write_ablation_figure
+
+    for path in write_ablation_figure(args.manifest, args.out):
+        log.info("wrote %s", path)
+    return 0
+
+
+def _build_extensions(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .render import build_cuda_extensions
+
+    message = build_cuda_extensions()
+    log.info("%s", message)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(message + "\n", encoding="utf-8")
     return 0
 
 
@@ -164,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="models.pointe_clip: open_clip ViT-L-14 weights file")
     init.add_argument("--cache", default="results/cache/pointe", help="Point-E clouds cached per (init prompt, seed)")
     init.add_argument("--seed", type=int, default=None, help="default: the prompt list's seed column (else 0)")
+    init.add_argument("--steps", type=int, default=64, help="Karras Heun steps per Point-E stage (official: 64)")
+    init.add_argument("--copies", type=int, default=20, help="Gaussians per Point-E point (official: 20 -> 81,920)")
     init.add_argument("--device", default="auto")
     init.set_defaults(run=_init)
     train = verbs.add_parser("train", help="train one asset from a run config")
@@ -179,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     rend.add_argument("--resolution", type=int, default=512)
     rend.add_argument("--elevation", type=float, default=0.0, help="degrees above the horizon")
     rend.add_argument("--device", default="auto")
+    rend.add_argument("--video", default="", help="turntable .mp4 path (default: OUT/turntable.mp4)")
     rend.add_argument("--no-video", action="store_true")
     rend.set_defaults(run=_render)
     clip = verbs.add_parser("eval-clip", help="CLIP-L score (100 x cosine) of every rendered view against its prompt")
@@ -210,11 +258,28 @@ def build_parser() -> argparse.ArgumentParser:
     ref.add_argument("--steps", type=int, default=50)
     ref.add_argument("--resolution", type=int, default=512)
     ref.add_argument("--device", default="auto")
+    ref.add_argument("--summary", default=None, help="JSON written once the set is complete (the workflow's output)")
     ref.set_defaults(run=_ref_images)
     table = verbs.add_parser("table", help="Table 1 (CSV, Markdown, LaTeX) from a manifest of per-run results")
     table.add_argument("--manifest", required=True, help="JSON: {prompt_set, methods: {name: {clip, ir, timing, fid}}}")
     table.add_argument("--out", required=True, help="output prefix, e.g. results/table1/dreamfusion40")
     table.set_defaults(run=_table)
+    fid = verbs.add_parser("fid", help="FID (or the tiny smoke-run distance) of render folders against a reference image folder")
+    fid.add_argument("--reference", required=True, help="folder of reference PNGs (`segmentdreamer ref-images`)")
+    fid.add_argument("--generated", required=True, nargs="+", help="render folders (view_*.png) of one method")
+    fid.add_argument("--features", choices=("inception", "tiny"), default="inception")
+    fid.add_argument("--inception", default=None, help="models.inception: torch-fidelity Inception weights file")
+    fid.add_argument("--cache", default=None, help="folder for cached reference statistics")
+    fid.add_argument("--batch", type=int, default=50)
+    fid.add_argument("--out", required=True)
+    fid.set_defaults(run=_fid)
+    figure = verbs.add_parser("figure", help="a labelled render grid + metric table (+ plot) from a manifest")
+    figure.add_argument("--manifest", required=True, help="JSON written by the workflow (see segmentdreamer/report/ablation.py)")
+    figure.add_argument("--out", required=True, help="output prefix: PREFIX.png/.pdf, PREFIX_metrics.csv/.md, PREFIX_plot.*")
+    figure.set_defaults(run=_figure)
+    build = verbs.add_parser("build-extensions", help="compile gsplat's CUDA extension once (before parallel GPU jobs)")
+    build.add_argument("--out", required=True, help="marker file written when done")
+    build.set_defaults(run=_build_extensions)
     tiny = verbs.add_parser("make-tiny-models", help="write tiny random-weight models in the real on-disk layouts (offline tests, smoke runs)")
     tiny.add_argument("dir", help="output folder; gets sd/, clip/, pointe/ and image_reward/")
     tiny.set_defaults(run=_make_tiny_models)

@@ -207,3 +207,26 @@ def render(
     depth = features[:, 3:4]
     disparity = normalized_disparity(depth, transmittance, Ks[:, 0, 0] / width)
     return RenderOutput(rgb=rgb, alpha=alpha, depth=depth, disparity=disparity, means2d=means2d, radii=radii)
+
+
+def build_cuda_extensions() -> str:
+    """Compile gsplat's CUDA extension now (one tiny render) so parallel GPU jobs find it built.
+
+    gsplat JIT-compiles into ``TORCH_EXTENSIONS_DIR`` on first use (about 80 s on an H100); several jobs
+    compiling at once would race. Returns a one-line description; on a machine without CUDA, says so.
+    """
+    import os
+    import time
+
+    if not torch.cuda.is_available():
+        return "no CUDA device: nothing to build (the CPU renderer is pure PyTorch)"
+    start = time.perf_counter()
+    device = torch.device("cuda")
+    eye = torch.eye(4, device=device)
+    eye[2, 3] = 3.0
+    K = torch.tensor([[32.0, 0, 16], [0, 32.0, 16], [0, 0, 1]], device=device)
+    render(torch.zeros(1, 3, device=device), torch.tensor([[1.0, 0, 0, 0]], device=device), torch.full((1, 3), 0.1, device=device),
+           torch.ones(1, device=device), torch.ones(1, 3, device=device), eye[None], K[None], 32, 32, torch.ones(1, 3, device=device))
+    torch.cuda.synchronize()
+    folder = os.environ.get("TORCH_EXTENSIONS_DIR", "the default torch extensions folder")
+    return f"gsplat CUDA extension ready in {folder} ({time.perf_counter() - start:.0f} s on {torch.cuda.get_device_name()})"

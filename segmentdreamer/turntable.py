@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .atomic import atomic_target
 from .cameras import evaluation_ring
 from .gaussians import activate, load_ply
 from .render import render
@@ -24,10 +25,11 @@ def render_ring(
     fovx: float = 0.55,
     batch: int = 8,
     device: str | torch.device = "cpu",
-    video: bool = True,
+    video: str | Path | None = "",
     fps: int = 30,
 ) -> list[Path]:
-    """Render ``ply`` from the evaluation ring into ``out_dir/view_###.png`` (+ ``turntable.mp4``)."""
+    """Render ``ply`` from the evaluation ring into ``out_dir/view_###.png`` and a turntable video at ``video``
+    (``""``: ``out_dir/turntable.mp4``; ``None``: no video)."""
     import imageio.v3 as iio
 
     out_dir = Path(out_dir)
@@ -45,6 +47,8 @@ def render_ring(
             iio.imwrite(path, image)
             paths.append(path)
             frames.append(image)
-    if video:
-        iio.imwrite(out_dir / "turntable.mp4", np.stack(frames), fps=fps, codec="libx264", macro_block_size=1)
+    if video is not None:
+        target = Path(video) if video else out_dir / "turntable.mp4"
+        with atomic_target(target) as tmp:
+            iio.imwrite(tmp, np.stack(frames), fps=fps, codec="libx264", macro_block_size=1)
     return paths

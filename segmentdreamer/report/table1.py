@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .figures import per_prompt_plot
 from .table import METHOD_NAMES, Table
 
 OTHER_PIPELINES = {"sds": "DreamFusion", "cds": "Consistent3D"}
@@ -80,4 +81,18 @@ def write_table1(manifest_path: str | Path, out_prefix: str | Path) -> list[Path
         path = out_prefix.with_suffix(suffix)
         path.write_text(text, encoding="utf-8")
         paths.append(path)
+    paths += per_prompt_plot(per_prompt_scores(manifest), "CLIP-L", Path(f"{out_prefix}_per_prompt"),
+                             f"CLIP-L per prompt ({manifest.get('prompt_set', '?')})")
     return paths
+
+
+def per_prompt_scores(manifest: dict) -> dict[str, dict[str, float]]:
+    """CLIP-L per method and prompt id (mean over each run's views; seeds of one prompt averaged)."""
+    scores: dict[str, dict[str, float]] = {}
+    for method, entry in manifest["methods"].items():
+        by_prompt: dict[str, list[float]] = {}
+        for path in entry.get("clip", []):
+            record = _load(path)
+            by_prompt.setdefault(record.get("prompt_id", Path(path).parent.parent.name), []).append(record["mean"])
+        scores[METHOD_NAMES.get(method, method)] = {p: float(np.mean(v)) for p, v in by_prompt.items()}
+    return scores

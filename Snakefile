@@ -1,0 +1,63 @@
+# SegmentDreamer: regenerate every result of the paper.
+#   snakemake --cores 1 --resources gpu=1                 (or plain `snakemake`: workflow/profiles/default)
+#   snakemake table1 | ablation_segments | ablation_approx | ablation_cfg | gallery
+#   snakemake --configfile workflow/smoke.yaml --cores 2  (tiny models, CPU, minutes)
+# Rules live in workflow/rules/*.smk; the plan (runs, variants, checks) in segmentdreamer/experiment.py.
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+# A --configfile on the command line replaces config.yaml (smoke.yaml is a complete config);
+# --config KEY=VALUE merges on top of either.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/setup.smk"
+include: "workflow/rules/init.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/render.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+report: "workflow/report/workflow.rst"
+
+
+rule all:
+    input:
+        table1_outputs(EXP.table1_sets),
+        ablation_outputs(EXP.ablations),
+        gallery_outputs(),
+    default_target: True
+
+
+rule table1:
+    input:
+        table1_outputs(EXP.table1_sets),
+
+
+rule ablations:
+    input:
+        ablation_outputs(EXP.ablations),
+
+
+for _name in EXP.ablations:
+
+    rule:
+        name:
+            f"ablation_{_name}"
+        input:
+            ablation_outputs([_name]),
+
+
+rule gallery:
+    input:
+        gallery_outputs(),

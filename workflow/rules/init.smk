@@ -1,0 +1,27 @@
+# Initial Gaussians per prompt: Point-E text-to-point-cloud (cached per init prompt and seed).
+
+
+rule init_pointe:
+    input:
+        prompts=prompt_file,
+        models=model_inputs(),
+    output:
+        R + "/init/{prompt_set}/{prompt_id}.ply",
+    log:
+        LOGS + "/init/{prompt_set}/{prompt_id}.log",
+    benchmark:
+        BENCH + "/init/{prompt_set}/{prompt_id}.tsv"
+    params:
+        steps=config["init"]["steps"],
+        copies=config["init"]["copies"],
+        pointe=model("pointe"),
+        pointe_clip=model("pointe_clip"),
+        cache=f"{R}/cache/pointe",
+        device=config["device"],
+    resources:
+        gpu=1,
+    shell:
+        "segmentdreamer init --prompts {input.prompts:q} --prompt-id {wildcards.prompt_id:q}"
+        " --steps {params.steps} --copies {params.copies} --pointe {params.pointe:q}"
+        " --pointe-clip {params.pointe_clip:q} --cache {params.cache:q} --device {params.device}"
+        " --out {output:q} > {log:q} 2>&1"
