@@ -32,11 +32,11 @@ report: "workflow/report/workflow.rst"
 
 
 rule all:
+    default_target: True
     input:
         table1_outputs(EXP.table1_sets),
         ablation_outputs(EXP.ablations),
         gallery_outputs(),
-    default_target: True
 
 
 rule table1:

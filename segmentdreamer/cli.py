@@ -159,7 +159,7 @@ def _fid(args: argparse.Namespace) -> int:
 
     reference = sorted(Path(args.reference).glob("*.png"))
     generated = [path for folder in args.generated for path in view_paths(folder)]
-    record = compute_fid(reference, generated, extractor=args.features, inception_weights=args.inception,
+    record = compute_fid(reference, generated, extractor=args.features, inception_weights=args.inception or None,
                          cache_dir=args.cache, batch=args.batch)
     write_json(record, args.out)
     log.info("%s = %.3f (%d renders vs %d reference images)", record["implementation"], record["value"],

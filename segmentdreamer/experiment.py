@@ -90,7 +90,7 @@ class Experiment:
 
     def __init__(self, config: dict, root: str | Path = "."):
         self.config, self.root = config, Path(root)
-        self.results = Path(config.get("results", "results"))
+        self.results = Path((config.get("pathvars") or {}).get("results", "results"))
         self.prompt_files: dict[str, Path] = {}
         self.prompts: dict[str, dict[str, PromptEntry]] = {}
         self.variants: dict[str, dict] = {}
@@ -158,7 +158,7 @@ class Experiment:
                 overrides = set_dotted(overrides, dotted, value)
             self.variants[variant] = overrides
             variants.append(variant)
-            labels[variant] = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in point.items())
+            labels[variant] = "\n".join(f"{k.split('.')[-1]}={v}" for k, v in point.items())
             params[variant] = point
         return variants, labels, params
 
@@ -267,9 +267,8 @@ class Experiment:
                 "panels": [self._panel(run, run.prompt_id, {}) for run in runs]}
 
     def _panel(self, run: Run, label: str, params: dict) -> dict:
-        files = self.metric_files([run])
-        return {"label": label, "views": self.run_file(run, "views"), "clip": files["clip"][0],
-                "ir": files.get("ir", [None])[0], "params": params}
+        """A figure panel: the run's renders and its CLIP-L (ImageReward stays a Table 1 column)."""
+        return {"label": label, "views": self.run_file(run, "views"), "clip": self.run_file(run, "clip.json"), "params": params}
 
     def _figure_style(self) -> dict:
         figures = self.config.get("figures", {})

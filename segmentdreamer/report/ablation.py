@@ -5,7 +5,7 @@ Manifest (JSON)::
 
     {"title": "...", "columns": 6, "panel_inches": 2.5, "view": "view_000.png",
      "panels": [{"label": "segmentation=mono, num_segments=5", "views": "<run>/views",
-                 "clip": "<run>/clip.json", "ir": "<run>/ir.json" or null,
+                 "clip": "<run>/clip.json", "ir": "<run>/ir.json" (optional),
                  "params": {"loss.num_segments": 5, ...}}, ...],
      "plot": {"x": "loss.num_segments", "series": ["loss.segmentation"]} or null}
 
@@ -33,7 +33,7 @@ def metric_rows(panels: list[dict]) -> list[dict]:
     """One row per panel: its label, parameters and the mean score of each metric present."""
     rows = []
     for panel in panels:
-        row = {"label": panel["label"], **{k.split(".")[-1]: v for k, v in panel.get("params", {}).items()}}
+        row = {"label": panel["label"].replace("\n", ", "), **{k.split(".")[-1]: v for k, v in panel.get("params", {}).items()}}
         for key, name in METRICS.items():
             if panel.get(key):
                 row[name] = _mean_score(panel[key])
@@ -64,7 +64,7 @@ def _plot(panels: list[dict], plot: dict, rows: list[dict], out_prefix: Path) ->
     points: dict[str, dict] = defaultdict(dict)
     for panel, row in zip(panels, rows):
         params = panel["params"]
-        name = ", ".join(f"{key.split('.')[-1]}={params[key]}" for key in series_keys)
+        name = ", ".join(f"{key.split('.')[-1]}={params[key]}" for key in series_keys)  # one line per series
         points[name][params[plot["x"]]] = row.get(METRICS["clip"], float("nan"))
     xs = sorted({x for values in points.values() for x in values})
     series = {name: [values.get(x, float("nan")) for x in xs] for name, values in points.items()}

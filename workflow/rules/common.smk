@@ -1,6 +1,9 @@
-# Helpers shared by every rule: the validated experiment plan, paths, input functions.
+# Helpers shared by every rule: the validated experiment plan, path variables, input functions.
+# Paths in rules use Snakemake's path variables: <results>, <logs>, <benchmarks> (config `pathvars`)
+# and <run>, one run's folder.
 
 import dataclasses
+import os
 
 import pandas as pd
 from snakemake.exceptions import WorkflowError
@@ -14,17 +17,15 @@ try:
 except (ConfigError, PromptListError) as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
 
-for _name, _entries in EXP.prompts.items():
+for _entries in EXP.prompts.values():
     validate(
         pd.DataFrame([dataclasses.asdict(e) for e in _entries.values()]),
         "../schemas/prompts.schema.yaml",
     )
 
-R = str(EXP.results)
-RUN = R + "/runs/{prompt_set}/{variant}/{prompt_id}/seed{seed}"
-LOGS = R + "/logs"
-BENCH = R + "/benchmarks"
-GPU_MARKER = f"{R}/torch_extensions/built.txt"
+
+pathvars:
+    run="<results>/runs/{prompt_set}/{variant}/{prompt_id}/seed{seed}",
 
 
 wildcard_constraints:
@@ -35,11 +36,12 @@ wildcard_constraints:
 
 
 def run_of(wildcards):
-    return Run(wildcards.prompt_set, wildcards.prompt_id, wildcards.variant, int(wildcards.seed))
-
-
-def run_dir(run):
-    return f"{R}/{run.path}"
+    return Run(
+        wildcards.prompt_set,
+        wildcards.prompt_id,
+        wildcards.variant,
+        int(wildcards.seed),
+    )
 
 
 def prompt_file(wildcards):
@@ -51,30 +53,78 @@ def model(key):
 
 
 def model_inputs():
-    """The tiny models' folder when the workflow builds them, else nothing (real weights are params)."""
-    return [f"{R}/tiny_models/done.txt"] if config["tiny_models"] else []
+    """The tiny models' marker when the workflow builds them, else nothing (real weights are params)."""
+    return [f"{EXP.results}/tiny_models/done.txt"] if config["tiny_models"] else []
 
 
 def gpu_inputs():
-    return model_inputs() + [GPU_MARKER]
+    """Models plus gsplat's compiled extension, built once before parallel GPU jobs."""
+    return model_inputs() + [f"{EXP.results}/torch_extensions/built.txt"]
+
+
+def extensions_dir(wildcards, input=None, output=None):
+    """TORCH_EXTENSIONS_DIR for gsplat: config torch_extensions_dir, else beside the build marker."""
+    marker = output[0] if output else input.setup[-1]
+    return config.get("torch_extensions_dir") or os.path.dirname(marker)
 
 
 def run_files(runs, name):
-    return [f"{run_dir(run)}/{name}" for run in runs]
+    return [EXP.run_file(run, name) for run in runs]
+
+
+def init_input(wildcards):
+    if config["init"]["method"] != "pointe":
+        return []
+    return EXP.init_path(wildcards.prompt_set, wildcards.prompt_id)
+
+
+def method_views(wildcards):
+    return run_files(EXP.runs(wildcards.prompt_set, wildcards.variant), "views")
+
+
+def table1_inputs(wildcards):
+    methods = EXP.table1_manifest(wildcards.prompt_set)["methods"].values()
+    return [
+        f
+        for entry in methods
+        for key, value in entry.items()
+        for f in ([value] if key == "fid" else value)
+    ]
+
+
+def manifest_inputs(manifest):
+    return [panel[key] for panel in manifest["panels"] for key in ("views", "clip")]
+
+
+def folder_of(name):
+    """A params function: the folder holding output ``name`` (derived, so it follows <results>)."""
+    return lambda wildcards, output: os.path.dirname(output[name])
+
+
+def prefix_of(name):
+    """A params function: output ``name`` without its extension (e.g. results/table1/smoke)."""
+    return lambda wildcards, output: os.path.splitext(output[name])[0]
 
 
 def table1_outputs(prompt_sets):
-    return [f"{R}/table1/{s}.{ext}" for s in prompt_sets for ext in ("csv", "md", "tex")]
+    return [
+        f"{EXP.results}/table1/{s}.{ext}"
+        for s in prompt_sets
+        for ext in ("csv", "md", "tex")
+    ]
 
 
 def ablation_outputs(names):
-    return [f"{R}/figures/{name}.png" for name in names] + [
-        f"{R}/figures/{name}_metrics.csv" for name in names
+    return [
+        f"{EXP.results}/figures/{name}{suffix}"
+        for name in names
+        for suffix in (".png", "_metrics.csv")
     ]
 
 
 def gallery_outputs():
     if not config.get("gallery"):
         return []
-    runs = EXP.gallery_runs()
-    return [f"{R}/figures/gallery.png"] + run_files(runs, "turntable.mp4")
+    return [f"{EXP.results}/figures/gallery.png"] + run_files(
+        EXP.gallery_runs(), "turntable.mp4"
+    )

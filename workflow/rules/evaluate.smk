@@ -4,20 +4,22 @@
 
 rule eval_clip:
     input:
-        views=RUN + "/views",
+        views="<run>/views",
         prompts=prompt_file,
         models=model_inputs(),
     output:
-        RUN + "/clip.json",
+        "<run>/clip.json",
     log:
-        RUN + "/logs/eval_clip.log",
+        "<run>/logs/eval_clip.log",
     benchmark:
-        RUN + "/logs/eval_clip.benchmark.tsv"
+        "<run>/logs/eval_clip.benchmark.tsv"
+    conda:
+        "../../environment.yml"
+    resources:
+        gpu=1,
     params:
         clip=model("clip"),
         device=config["device"],
-    resources:
-        gpu=1,
     shell:
         "segmentdreamer eval-clip --views {input.views:q} --prompts {input.prompts:q}"
         " --prompt-id {wildcards.prompt_id:q} --clip {params.clip:q} --device {params.device}"
@@ -26,21 +28,23 @@ rule eval_clip:
 
 rule eval_image_reward:
     input:
-        views=RUN + "/views",
+        views="<run>/views",
         prompts=prompt_file,
         models=model_inputs(),
     output:
-        RUN + "/ir.json",
+        "<run>/ir.json",
     log:
-        RUN + "/logs/eval_image_reward.log",
+        "<run>/logs/eval_image_reward.log",
     benchmark:
-        RUN + "/logs/eval_image_reward.benchmark.tsv"
+        "<run>/logs/eval_image_reward.benchmark.tsv"
+    conda:
+        "../../environment.yml"
+    resources:
+        gpu=1,
     params:
         image_reward=model("image_reward"),
         tokenizer=model("image_reward_tokenizer"),
         device=config["device"],
-    resources:
-        gpu=1,
     shell:
         "segmentdreamer eval-ir --views {input.views:q} --prompts {input.prompts:q}"
         " --prompt-id {wildcards.prompt_id:q} --image-reward {params.image_reward:q}"
@@ -52,13 +56,17 @@ rule reference_images:
         prompts=prompt_file,
         models=model_inputs(),
     output:
-        R + "/reference/{prompt_set}.json",
+        summary="<results>/reference/{prompt_set}.json",
     log:
-        LOGS + "/reference/{prompt_set}.log",
+        "<logs>/reference/{prompt_set}.log",
     benchmark:
-        BENCH + "/reference/{prompt_set}.tsv"
+        "<benchmarks>/reference/{prompt_set}.tsv"
+    conda:
+        "../../environment.yml"
+    resources:
+        gpu=1,
     params:
-        folder=R + "/reference/{prompt_set}",
+        folder=prefix_of("summary"),
         sd=model("sd"),
         images=config["eval"]["fid"]["reference_images"],
         batch=config["eval"]["fid"]["batch"],
@@ -66,39 +74,34 @@ rule reference_images:
         resolution=config["eval"]["fid"]["resolution"],
         seed=config["eval"]["fid"]["seed"],
         device=config["device"],
-    resources:
-        gpu=1,
     shell:
         # Images go to a folder that is not a declared output, so a killed job resumes where it stopped.
         "segmentdreamer ref-images --prompts {input.prompts:q} --count {params.images} --out {params.folder:q}"
         " --sd {params.sd:q} --batch {params.batch} --steps {params.steps} --resolution {params.resolution}"
-        " --seed {params.seed} --device {params.device} --summary {output:q} > {log:q} 2>&1"
-
-
-def method_views(wildcards):
-    runs = EXP.runs(wildcards.prompt_set, wildcards.variant)
-    return run_files(runs, "views")
+        " --seed {params.seed} --device {params.device} --summary {output.summary:q} > {log:q} 2>&1"
 
 
 rule fid:
     input:
         views=method_views,
-        reference=R + "/reference/{prompt_set}.json",
+        reference="<results>/reference/{prompt_set}.json",
         models=model_inputs(),
     output:
-        R + "/fid/{prompt_set}/{variant}.json",
+        "<results>/fid/{prompt_set}/{variant}.json",
     log:
-        LOGS + "/fid/{prompt_set}/{variant}.log",
+        "<logs>/fid/{prompt_set}/{variant}.log",
     benchmark:
-        BENCH + "/fid/{prompt_set}/{variant}.tsv"
-    params:
-        reference=R + "/reference/{prompt_set}",
-        features=config["eval"]["fid"]["features"],
-        inception=model("inception"),
-        cache=f"{R}/cache/fid",
+        "<benchmarks>/fid/{prompt_set}/{variant}.tsv"
+    conda:
+        "../../environment.yml"
     resources:
         gpu=1,
+    params:
+        reference=lambda wildcards, input: os.path.splitext(input.reference)[0],
+        features=config["eval"]["fid"]["features"],
+        inception=model("inception"),
+        cache="<results>/cache/fid",
     shell:
         "segmentdreamer fid --reference {params.reference:q} --generated {input.views:q}"
-        " --features {params.features} --inception {params.inception:q} --cache {params.cache:q}"
+        " --features {params.features} --inception={params.inception:q} --cache {params.cache:q}"
         " --out {output:q} > {log:q} 2>&1"

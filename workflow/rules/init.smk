@@ -6,20 +6,22 @@ rule init_pointe:
         prompts=prompt_file,
         models=model_inputs(),
     output:
-        R + "/init/{prompt_set}/{prompt_id}.ply",
+        "<results>/init/{prompt_set}/{prompt_id}.ply",
     log:
-        LOGS + "/init/{prompt_set}/{prompt_id}.log",
+        "<logs>/init/{prompt_set}/{prompt_id}.log",
     benchmark:
-        BENCH + "/init/{prompt_set}/{prompt_id}.tsv"
+        "<benchmarks>/init/{prompt_set}/{prompt_id}.tsv"
+    conda:
+        "../../environment.yml"
+    resources:
+        gpu=1,
     params:
         steps=config["init"]["steps"],
         copies=config["init"]["copies"],
         pointe=model("pointe"),
         pointe_clip=model("pointe_clip"),
-        cache=f"{R}/cache/pointe",
+        cache="<results>/cache/pointe",
         device=config["device"],
-    resources:
-        gpu=1,
     shell:
         "segmentdreamer init --prompts {input.prompts:q} --prompt-id {wildcards.prompt_id:q}"
         " --steps {params.steps} --copies {params.copies} --pointe {params.pointe:q}"

@@ -3,29 +3,31 @@
 
 rule render:
     input:
-        ply=RUN + "/gaussians.ply",
+        ply="<run>/gaussians.ply",
         setup=gpu_inputs(),
     output:
-        views=directory(RUN + "/views"),
+        views=directory("<run>/views"),
         video=report(
-            RUN + "/turntable.mp4",
+            "<run>/turntable.mp4",
             caption="../report/turntable.rst",
             category="Turntables",
             subcategory="{prompt_set} / {variant}",
             labels={"prompt": "{prompt_id}", "seed": "{seed}"},
         ),
     log:
-        RUN + "/logs/render.log",
+        "<run>/logs/render.log",
     benchmark:
-        RUN + "/logs/render.benchmark.tsv"
+        "<run>/logs/render.benchmark.tsv"
+    conda:
+        "../../environment.yml"
+    resources:
+        gpu=1,
     params:
         views=config["eval"]["views"],
         resolution=config["eval"]["resolution"],
         elevation=config["eval"]["elevation"],
         device=config["device"],
-        extensions=config["torch_extensions_dir"],
-    resources:
-        gpu=1,
+        extensions=extensions_dir,
     shell:
         "TORCH_EXTENSIONS_DIR={params.extensions:q} segmentdreamer render --ply {input.ply:q}"
         " --out {output.views:q} --video {output.video:q} --views {params.views}"

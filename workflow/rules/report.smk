@@ -7,22 +7,15 @@ localrules:
     gallery_manifest,
 
 
-def table1_inputs(wildcards):
-    manifest = EXP.table1_manifest(wildcards.prompt_set)
-    files = [f for entry in manifest["methods"].values() for key, value in entry.items() for f in
-             ([value] if key == "fid" else value)]
-    return files
-
-
 rule table1_manifest:
     input:
         table1_inputs,
     output:
-        R + "/table1/{prompt_set}.manifest.json",
+        "<results>/table1/{prompt_set}.manifest.json",
     log:
-        LOGS + "/table1/{prompt_set}.manifest.log",
+        "<logs>/table1/{prompt_set}.manifest.log",
     benchmark:
-        BENCH + "/table1/{prompt_set}.manifest.tsv"
+        "<benchmarks>/table1/{prompt_set}.manifest.tsv"
     params:
         manifest=lambda wildcards: EXP.table1_manifest(wildcards.prompt_set),
     run:
@@ -34,45 +27,43 @@ rule table1_manifest:
 
 rule table1_files:
     input:
-        R + "/table1/{prompt_set}.manifest.json",
+        "<results>/table1/{prompt_set}.manifest.json",
     output:
         csv=report(
-            R + "/table1/{prompt_set}.csv",
+            "<results>/table1/{prompt_set}.csv",
             caption="../report/table1.rst",
             category="Table 1",
             labels={"prompt set": "{prompt_set}", "format": "csv"},
         ),
-        md=R + "/table1/{prompt_set}.md",
-        tex=R + "/table1/{prompt_set}.tex",
+        md="<results>/table1/{prompt_set}.md",
+        tex="<results>/table1/{prompt_set}.tex",
         plot=report(
-            R + "/table1/{prompt_set}_per_prompt.png",
+            "<results>/table1/{prompt_set}_per_prompt.png",
             caption="../report/per_prompt.rst",
             category="Table 1",
             labels={"prompt set": "{prompt_set}", "format": "per-prompt plot"},
         ),
     log:
-        LOGS + "/table1/{prompt_set}.log",
+        "<logs>/table1/{prompt_set}.log",
     benchmark:
-        BENCH + "/table1/{prompt_set}.tsv"
+        "<benchmarks>/table1/{prompt_set}.tsv"
+    conda:
+        "../../environment.yml"
     params:
-        prefix=R + "/table1/{prompt_set}",
+        prefix=prefix_of("csv"),
     shell:
         "segmentdreamer table --manifest {input:q} --out {params.prefix:q} > {log:q} 2>&1"
-
-
-def manifest_inputs(manifest):
-    return [p[key] for p in manifest["panels"] for key in ("views", "clip", "ir") if p[key]]
 
 
 rule figure_manifest:
     input:
         lambda wildcards: manifest_inputs(EXP.figure_manifest(wildcards.name)),
     output:
-        R + "/figures/{name}.manifest.json",
+        "<results>/figures/{name}.manifest.json",
     log:
-        LOGS + "/figures/{name}.manifest.log",
+        "<logs>/figures/{name}.manifest.log",
     benchmark:
-        BENCH + "/figures/{name}.manifest.tsv"
+        "<benchmarks>/figures/{name}.manifest.tsv"
     wildcard_constraints:
         name="|".join(EXP.ablations) or "no-ablations",
     params:
@@ -88,11 +79,11 @@ rule gallery_manifest:
     input:
         lambda wildcards: manifest_inputs(EXP.gallery_manifest()),
     output:
-        R + "/figures/gallery.manifest.json",
+        "<results>/figures/gallery.manifest.json",
     log:
-        LOGS + "/figures/gallery.manifest.log",
+        "<logs>/figures/gallery.manifest.log",
     benchmark:
-        BENCH + "/figures/gallery.manifest.tsv"
+        "<benchmarks>/figures/gallery.manifest.tsv"
     params:
         manifest=lambda wildcards: EXP.gallery_manifest(),
     run:
@@ -104,28 +95,30 @@ rule gallery_manifest:
 
 rule figure:
     input:
-        R + "/figures/{name}.manifest.json",
+        "<results>/figures/{name}.manifest.json",
     output:
         png=report(
-            R + "/figures/{name}.png",
+            "<results>/figures/{name}.png",
             caption="../report/figure.rst",
             category="Figures",
             labels={"figure": "{name}"},
         ),
-        pdf=R + "/figures/{name}.pdf",
-        csv=R + "/figures/{name}_metrics.csv",
-        md=R + "/figures/{name}_metrics.md",
+        pdf="<results>/figures/{name}.pdf",
+        csv="<results>/figures/{name}_metrics.csv",
+        md="<results>/figures/{name}_metrics.md",
         plot=report(
-            R + "/figures/{name}_plot.png",
+            "<results>/figures/{name}_plot.png",
             caption="../report/figure_plot.rst",
             category="Figures",
             labels={"figure": "{name}", "kind": "metric plot"},
         ),
     log:
-        LOGS + "/figures/{name}.log",
+        "<logs>/figures/{name}.log",
     benchmark:
-        BENCH + "/figures/{name}.tsv"
+        "<benchmarks>/figures/{name}.tsv"
+    conda:
+        "../../environment.yml"
     params:
-        prefix=R + "/figures/{name}",
+        prefix=prefix_of("png"),
     shell:
         "segmentdreamer figure --manifest {input:q} --out {params.prefix:q} > {log:q} 2>&1"

@@ -3,27 +3,31 @@
 
 rule tiny_models:
     output:
-        f"{R}/tiny_models/done.txt",
+        marker="<results>/tiny_models/done.txt",
     log:
-        f"{LOGS}/tiny_models.log",
+        "<logs>/tiny_models.log",
     benchmark:
-        f"{BENCH}/tiny_models.tsv"
+        "<benchmarks>/tiny_models.tsv"
+    conda:
+        "../../environment.yml"
     params:
-        folder=f"{R}/tiny_models",
+        folder=folder_of("marker"),
     shell:
         "segmentdreamer make-tiny-models {params.folder:q} > {log:q} 2>&1 && echo done > {output:q}"
 
 
 rule build_extensions:
     output:
-        GPU_MARKER,
+        "<results>/torch_extensions/built.txt",
     log:
-        f"{LOGS}/build_extensions.log",
+        "<logs>/build_extensions.log",
     benchmark:
-        f"{BENCH}/build_extensions.tsv"
-    params:
-        folder=config["torch_extensions_dir"],
+        "<benchmarks>/build_extensions.tsv"
+    conda:
+        "../../environment.yml"
     resources:
         gpu=1,
+    params:
+        folder=extensions_dir,
     shell:
         "TORCH_EXTENSIONS_DIR={params.folder:q} segmentdreamer build-extensions --out {output:q} > {log:q} 2>&1"

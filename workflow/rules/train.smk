@@ -10,11 +10,11 @@ rule run_config:
     input:
         prompts=prompt_file,
     output:
-        RUN + "/config.yaml",
+        "<run>/config.yaml",
     log:
-        RUN + "/logs/run_config.log",
+        "<run>/logs/run_config.log",
     benchmark:
-        RUN + "/logs/run_config.benchmark.tsv"
+        "<run>/logs/run_config.benchmark.tsv"
     params:
         settings=lambda wildcards: EXP.run_config(run_of(wildcards)),
     run:
@@ -23,29 +23,25 @@ rule run_config:
         write_run_config(params.settings, output[0], log[0])
 
 
-def init_input(wildcards):
-    if config["init"]["method"] != "pointe":
-        return []
-    return EXP.init_path(wildcards.prompt_set, wildcards.prompt_id)
-
-
 rule train:
     input:
-        config=RUN + "/config.yaml",
+        config="<run>/config.yaml",
         init=init_input,
         setup=gpu_inputs(),
     output:
-        ply=RUN + "/gaussians.ply",
-        timing=RUN + "/timing.json",
+        ply="<run>/gaussians.ply",
+        timing="<run>/timing.json",
     log:
-        RUN + "/logs/train.log",
+        "<run>/logs/train.log",
     benchmark:
-        RUN + "/logs/train.benchmark.tsv"
-    params:
-        folder=RUN,
-        extensions=config["torch_extensions_dir"],
+        "<run>/logs/train.benchmark.tsv"
+    conda:
+        "../../environment.yml"
     resources:
         gpu=1,
+    params:
+        folder=folder_of("ply"),
+        extensions=extensions_dir,
     shell:
         "TORCH_EXTENSIONS_DIR={params.extensions:q} segmentdreamer train --config {input.config:q}"
         " --out {params.folder:q} --resume > {log:q} 2>&1"

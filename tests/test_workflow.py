@@ -1,0 +1,151 @@
+"""The Snakemake workflow end to end: dry runs of the paper's DAG, config errors before any job, lint and
+format, and the whole smoke DAG (tiny models, CPU) with its table, figures, turntables and report."""
+
+import csv
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ["--configfile", "workflow/smoke.yaml"]
+pytestmark = pytest.mark.skipif(shutil.which("snakemake", path=str(Path(sys.executable).parent)) is None,
+                                reason="snakemake is not installed beside this Python")
+
+
+def snakemake(*args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
+    """Run snakemake from the repository root with this environment's executables first on PATH."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run([str(Path(sys.executable).parent / "snakemake"), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The "Job stats" table of a dry run as {rule: count}."""
+    counts, table = {}, output.split("Job stats:")[1].split("total")[0]
+    for line in table.splitlines():
+        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if match:
+            counts[match.group(1)] = int(match.group(2))
+    return counts
+
+
+def test_paper_dag_plans_every_job_without_weights():
+    result = snakemake("-n", "--cores", "1", "--resources", "gpu=1", "--config", 'pathvars={"results": "results/dryrun-paper"}')
+    assert result.returncode == 0, result.stderr + result.stdout
+    counts = job_counts(result.stdout)
+    assert counts["train"] == 200 + 12 + 2 + 3 + 14  # Table 1, segments grid, approx, cfg (shared sctd), gallery
+    assert counts["render"] == counts["eval_clip"] == counts["train"]
+    assert counts["eval_image_reward"] == 200  # a Table 1 column; figures show CLIP-L
+    assert counts["init_pointe"] == 40 + 1 + 14 and counts["fid"] == 5 and counts["reference_images"] == 1
+    assert counts["table1_files"] == 1 and counts["figure"] == 4 and counts["build_extensions"] == 1
+    table1 = job_counts(snakemake("-n", "table1", "--cores", "1", "--resources", "gpu=1", "--config",
+                                  'pathvars={"results": "results/dryrun-paper"}').stdout)
+    assert table1["train"] == 200  # 40 prompts x 5 methods
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ('variants={"sctd": {"method": "sctdd"}}', "sctdd"),
+        ('train={"iterations": -5}', "iterations"),
+        ('prompt_sets={"mine": "prompts/absent.tsv"}', "prompt_sets.mine: prompt file 'prompts/absent.tsv' does not exist"),
+        ('prompt_sets={"bad": "tests/data/bad_prompts.tsv"}', "bad_prompts.tsv:3"),
+    ],
+)
+def test_malformed_config_fails_before_any_job_naming_the_key(override, message):
+    start = time.perf_counter()
+    result = snakemake("-n", "--cores", "1", "--config", override)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert "Job stats" not in result.stdout
+    assert time.perf_counter() - start < 10
+
+
+def test_lint_and_format():
+    lint = snakemake("--lint", "--configfile", "workflow/smoke.yaml")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    snakefmt = Path(sys.executable).parent / "snakefmt"
+    files = ["Snakefile", *map(str, sorted((ROOT / "workflow" / "rules").glob("*.smk")))]
+    fmt = subprocess.run([str(snakefmt), "--check", *files], cwd=ROOT, capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """The whole smoke DAG (tiny models, CPU) into a fresh results folder; returns that folder."""
+    results = tmp_path_factory.mktemp("smoke") / "results"
+    start = time.perf_counter()
+    run = snakemake(*SMOKE, "--cores", "2", "--config", f'pathvars={{"results": "{results}"}}')
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    (results / "wall_seconds.txt").write_text(f"{time.perf_counter() - start:.0f}\n")
+    return results
+
+
+@pytest.mark.slow
+def test_smoke_dag_writes_table1_with_five_finite_rows(smoke_run):
+    rows = list(csv.DictReader((smoke_run / "table1" / "smoke.csv").open(encoding="utf-8")))
+    assert [row["method"] for row in rows] == ["sctd", "sds", "ism", "cds", "gcs"] or len(rows) == 5
+    for row in rows:
+        for column, value in row.items():
+            if column.lower().startswith(("clip", "ir", "time", "fid")) and "paper" not in column.lower():
+                assert math.isfinite(float(value)), (column, value)
+    markdown = (smoke_run / "table1" / "smoke.md").read_text(encoding="utf-8")
+    assert markdown.count("\n|") >= 6 and "TINY-FEATURE DISTANCE" in markdown
+    assert (smoke_run / "table1" / "smoke.tex").read_text(encoding="utf-8").count("\\\\") >= 5
+
+
+@pytest.mark.slow
+def test_smoke_dag_writes_labelled_figures_at_configured_sizes(smoke_run):
+    import imageio.v3 as iio
+
+    for name, panels in (("segments", 4), ("approx", 2), ("cfg", 4), ("gallery", 1)):
+        manifest = json.loads((smoke_run / "figures" / f"{name}.manifest.json").read_text(encoding="utf-8"))
+        assert len(manifest["panels"]) == panels and all(panel["label"] for panel in manifest["panels"])
+        image = iio.imread(smoke_run / "figures" / f"{name}.png")
+        columns, rows = manifest["columns"], -(-panels // manifest["columns"])
+        assert abs(image.shape[1] - 100 * 1.5 * columns) < 100 * 1.5  # panel_inches 1.5 at 100 dpi, tight bbox
+        assert image.shape[0] > 100 * 1.5 * rows * 0.6
+        metrics = list(csv.DictReader((smoke_run / "figures" / f"{name}_metrics.csv").open(encoding="utf-8")))
+        assert [m["label"] for m in metrics] == [p["label"].replace("\n", ", ") for p in manifest["panels"]]
+        assert all(math.isfinite(float(m["CLIP-L"])) for m in metrics)
+        assert (smoke_run / "figures" / f"{name}.pdf").stat().st_size > 0
+        assert (smoke_run / "figures" / f"{name}_plot.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_smoke_dag_writes_turntables_views_and_logs(smoke_run):
+    videos = sorted(smoke_run.glob("runs/*/*/*/seed*/turntable.mp4"))
+    assert len(videos) == 20 and all(video.stat().st_size > 0 for video in videos)
+    views = sorted((smoke_run / "runs/smoke/sctd/corgi_quotes/seed0/views").glob("view_*.png"))
+    assert len(views) == 8
+    config = (smoke_run / "runs/smoke/sctd/corgi_quotes/seed0/config.yaml").read_text(encoding="utf-8")
+    assert "$(echo rm -rf ~)" in config  # the prompt reached the run config verbatim, never a shell
+    assert all(log.stat().st_size > 0 for log in smoke_run.glob("runs/*/*/*/seed*/logs/train.log"))
+
+
+@pytest.mark.slow
+def test_smoke_report_and_incremental_prompt_list(smoke_run, tmp_path):
+    report = tmp_path / "report.html"
+    made = snakemake(*SMOKE, "--config", f'pathvars={{"results": "{smoke_run}"}}', "--report", str(report))
+    assert made.returncode == 0, made.stderr[-3000:]
+    html = report.read_text(encoding="utf-8", errors="replace")
+    assert "Table 1" in html and "Turntables" in html and "Figures" in html
+
+    extra = tmp_path / "extra.tsv"
+    extra.write_text("prompt_id\tprompt\tinit_prompt\nfox\tA fox\ta fox.\nowl\tAn owl\tan owl.\n", encoding="utf-8")
+    plan = snakemake("-n", *SMOKE, "--cores", "2", "--config", f'pathvars={{"results": "{smoke_run}"}}',
+                     f'prompt_sets={{"smoke": "workflow/smoke/prompts.tsv", "extra": "{extra}"}}')
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    counts = job_counts(plan.stdout)
+    assert counts["train"] == counts["render"] == counts["eval_clip"] == 2 * 5  # only the new prompts' runs
+    assert counts["init_pointe"] == 2 and counts["fid"] == 5 and counts["reference_images"] == 1
+    assert counts["table1_files"] == 1 and "figure" not in counts and "tiny_models" not in counts
+    assert "prompt_set=smoke," not in plan.stdout  # nothing of the finished prompt set reruns
