@@ -156,11 +156,12 @@ def _fid(args: argparse.Namespace) -> int:
 
     from .evaluate.fid import compute_fid
     from .evaluate.views import view_paths, write_json
+    from .train import resolve_device
 
     reference = sorted(Path(args.reference).glob("*.png"))
     generated = [path for folder in args.generated for path in view_paths(folder)]
     record = compute_fid(reference, generated, extractor=args.features, inception_weights=args.inception or None,
-                         cache_dir=args.cache, batch=args.batch)
+                         cache_dir=args.cache, batch=args.batch, device=resolve_device(args.device))
     write_json(record, args.out)
     log.info("%s = %.3f (%d renders vs %d reference images)", record["implementation"], record["value"],
              record["generated_images"], record["reference_images"])
@@ -271,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     fid.add_argument("--inception", default=None, help="models.inception: torch-fidelity Inception weights file")
     fid.add_argument("--cache", default=None, help="folder for cached reference statistics")
     fid.add_argument("--batch", type=int, default=50)
+    fid.add_argument("--device", default="auto")
     fid.add_argument("--out", required=True)
     fid.set_defaults(run=_fid)
     figure = verbs.add_parser("figure", help="a labelled render grid + metric table (+ plot) from a manifest")

@@ -253,11 +253,14 @@ class Trainer:
             torch.save(state, tmp)
 
     def resume(self) -> bool:
-        """Load the last checkpoint if there is one; returns whether training resumes."""
+        """Load the last checkpoint if there is one made with this config; returns whether training resumes."""
         path = self.out / CHECKPOINT
         if not path.exists():
             return False
         state = torch.load(path, map_location="cpu", weights_only=False)
+        if state["config"] != to_dict(self.config):
+            log.warning("%s was written with other settings; training starts over", path)
+            return False
         self.params = torch.nn.ParameterDict({k: torch.nn.Parameter(v.to(self.device)) for k, v in state["params"].items()})
         self.optimizers = self._make_optimizers()
         for name, optimizer in self.optimizers.items():

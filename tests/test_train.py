@@ -58,6 +58,15 @@ def test_resume_is_bitwise_identical(config, tiny_prior, tmp_path):
     assert [r["loss"] for r in read_log(tmp_path / "whole")] == [r["loss"] for r in read_log(tmp_path / "split")]
 
 
+def test_a_checkpoint_made_with_other_settings_is_not_resumed(config, tiny_prior, tmp_path):
+    config.iterations = 12
+    Trainer(config, tmp_path, prior=tiny_prior).run(stop_after=9)
+    changed = dataclasses.replace(config, loss={"guidance_scale": 20.0})
+    trainer = Trainer(changed, tmp_path, prior=tiny_prior)
+    assert trainer.resume() is False and trainer.start_step == 0
+    assert Trainer(config, tmp_path, prior=tiny_prior).resume() is True
+
+
 def test_a_kill_while_writing_a_checkpoint_keeps_the_previous_one(config, tiny_prior, tmp_path, monkeypatch):
     trainer = Trainer(config, tmp_path, prior=tiny_prior)
     trainer.run(stop_after=9)

@@ -71,7 +71,7 @@ def _feed(metric, paths: list[Path], real: bool, batch: int) -> None:
     from tqdm import tqdm
 
     for start in tqdm(range(0, len(paths), batch), desc="fid " + ("reference" if real else "renders"), leave=False):
-        metric.update(_read_images(paths[start : start + batch]), real=real)
+        metric.update(_read_images(paths[start : start + batch]).to(metric.device), real=real)
 
 
 def reference_key(paths: list[Path], label: str) -> str:
@@ -82,21 +82,22 @@ def reference_key(paths: list[Path], label: str) -> str:
 
 
 def compute_fid(reference: list[Path], generated: list[Path], extractor: str = "inception", inception_weights=None,
-                cache_dir: str | os.PathLike | None = None, batch: int = 50) -> dict:
+                cache_dir: str | os.PathLike | None = None, batch: int = 50, device: str | torch.device = "cpu") -> dict:
     """FID of ``generated`` against ``reference`` PNGs, with image counts and the implementation's name."""
     if not reference or not generated:
         raise ValueError(f"FID needs images on both sides (reference: {len(reference)}, generated: {len(generated)})")
     metric, label = make_metric(extractor, inception_weights)
+    metric = metric.to(device)
     cache = Path(cache_dir) / f"{reference_key(reference, label)}.pt" if cache_dir else None
     if cache is not None and cache.is_file():
         state = torch.load(cache, weights_only=True)
         for key in STATE_KEYS:
-            setattr(metric, key, state[key])
+            setattr(metric, key, state[key].to(metric.device))
     else:
         _feed(metric, reference, real=True, batch=batch)
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({key: getattr(metric, key) for key in STATE_KEYS}, cache)
+            torch.save({key: getattr(metric, key).cpu() for key in STATE_KEYS}, cache)
     _feed(metric, generated, real=False, batch=batch)
     return {"value": float(metric.compute()), "implementation": label, "reference_images": len(reference),
             "generated_images": len(generated)}

@@ -101,7 +101,8 @@ rule fid:
         features=config["eval"]["fid"]["features"],
         inception=model("inception"),
         cache="<results>/cache/fid",
+        device=config["device"],
     shell:
         "segmentdreamer fid --reference {params.reference:q} --generated {input.views:q}"
         " --features {params.features} --inception={params.inception:q} --cache {params.cache:q}"
-        " --out {output:q} > {log:q} 2>&1"
+        " --device {params.device} --out {output:q} > {log:q} 2>&1"
