@@ -58,6 +58,13 @@ def slurm(tmp_path_factory):
         (folder / sub).mkdir()
     host = socket.gethostname().split(".")[0]
     (folder / "slurm.conf").write_text(slurm_conf(folder, host))
+    # Job steps (srun inside a batch job) look for the default path, not SLURM_CONF: put ours there for the
+    # test's lifetime, never over an existing file.
+    system_conf = Path("/etc/slurm/slurm.conf")
+    if system_conf.exists():
+        pytest.skip(f"{system_conf} exists: this machine has its own SLURM, which this test will not replace")
+    system_conf.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(folder / "slurm.conf", system_conf)
     key = folder / "munge.key"
     key.write_bytes(os.urandom(1024))
     key.chmod(0o600)
@@ -80,6 +87,7 @@ def slurm(tmp_path_factory):
             pytest.fail(f"the test SLURM never became idle: {(folder / 'slurmctld.log').read_text()[-2000:]}")
         yield env, folder
     finally:
+        system_conf.unlink(missing_ok=True)
         for process in reversed(started):
             process.send_signal(signal.SIGTERM)
         for process in reversed(started):
