@@ -149,3 +149,13 @@ def test_smoke_report_and_incremental_prompt_list(smoke_run, tmp_path):
     assert counts["init_pointe"] == 2 and counts["fid"] == 5 and counts["reference_images"] == 1
     assert counts["table1_files"] == 1 and "figure" not in counts and "tiny_models" not in counts
     assert "prompt_set=smoke," not in plan.stdout  # nothing of the finished prompt set reruns
+
+
+def test_slurm_profile_plans_the_paper_dag_with_gpu_requests():
+    plan = snakemake("--profile", "workflow/profiles/slurm", "-n", "--config", 'pathvars={"results": "results/dryrun-paper"}')
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    assert job_counts(plan.stdout)["train"] == 231
+    train = plan.stdout.split("rule train:")[1].split("\n\n")[0]
+    assert "gpu=1" in train and "slurm_partition=gpu" in train and "runtime=180" in train
+    table = plan.stdout.split("rule table1_files:")[1].split("\n\n")[0]
+    assert "gpu=" not in table and "slurm_partition=cpu" in table
