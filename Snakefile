@@ -1,8 +1,10 @@
 # SegmentDreamer: regenerate every result of the paper.
 #   snakemake --cores 1 --resources gpu=1                 (or plain `snakemake`: workflow/profiles/default)
-#   snakemake table1 | ablation_segments | ablation_approx | ablation_cfg | gallery
+#   snakemake table1 | ablation_segments | ablation_threshold | ablation_approx | ablation_cfg | gallery
 #   snakemake --configfile workflow/smoke.yaml --cores 2  (tiny models, CPU, minutes)
 # Rules live in workflow/rules/*.smk; the plan (runs, variants, checks) in segmentdreamer/experiment.py.
+# Every job runs with OMP_NUM_THREADS={threads} (1 unless a rule says otherwise), so parallel jobs on one
+# machine do not oversubscribe its cores.
 
 from snakemake.utils import min_version, validate
 

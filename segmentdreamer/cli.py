@@ -57,7 +57,7 @@ def _init(args: argparse.Namespace) -> int:
             model.sampling = PointESampling(steps=args.steps)
             return model.sample(entry.init_prompt, seed)
 
-        xyz, _ = cached_cloud(args.cache, f"{entry.init_prompt}|steps={args.steps}", seed, sample)
+        xyz, _ = cached_cloud(args.cache, entry.init_prompt, seed, sample, steps=args.steps)
         params = points_to_gaussians(pointe_frame(xyz), seed=seed, copies=args.copies)
     save_ply(params, args.out)
     log.info("%s: %d Gaussians (%s init, %r, seed %d) -> %s", entry.prompt_id, params["means"].shape[0], args.method,

@@ -28,7 +28,8 @@ def test_paper_plan_has_table1_ablations_and_gallery(paper):
     assert paper.ablations["segments"].columns == 6
     assert [r.variant for r in paper.ablation_runs("cfg")] == ["cds", "gcs_no_beg", "gcs", "sctd"]
     assert len(paper.gallery_runs()) == 14
-    assert len(paper.all_runs()) == 200 + 12 + 2 + 3 + 14  # approx and cfg share the ablation prompt's sctd run
+    assert len(paper.ablation_runs("threshold")) == 4
+    assert len(paper.all_runs()) == 200 + 12 + 4 + 2 + 3 + 14  # approx and cfg share the ablation prompt's sctd run
 
 
 def test_run_config_layers_train_variant_prompt_overrides(paper):

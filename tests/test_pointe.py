@@ -203,3 +203,17 @@ def test_official_weights_sample_a_corgi():
     extent = xyz.max(0).values - xyz.min(0).values
     assert xyz.shape == (4096, 3) and (extent > 0.3).all() and (extent < 1.2).all()
     assert rgb.std() > 0.02
+
+
+def test_cache_key_includes_the_sampler_steps(tmp_path):
+    from segmentdreamer.init.cache import cached_cloud
+
+    draws = []
+
+    def sample():
+        draws.append(1)
+        return torch.full((4096, 3), float(len(draws))), torch.zeros(4096, 3)
+
+    official = cached_cloud(tmp_path, "a dog.", 0, sample)[0]
+    assert torch.equal(cached_cloud(tmp_path, "a dog.", 0, sample, steps=64)[0], official) and len(draws) == 1
+    assert cached_cloud(tmp_path, "a dog.", 0, sample, steps=4)[0][0, 0] == 2.0 and len(draws) == 2

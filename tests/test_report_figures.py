@@ -31,3 +31,29 @@ def test_metric_and_per_prompt_plots(tmp_path):
     out = figures.metric_plot([2, 5, 10], {"uniform": [30.1, 30.5, 30.2], "mono": [30.0, 30.8, 30.4]}, "Ns", "CLIP-L", tmp_path / "ns")
     bars = figures.per_prompt_plot({"sctd": {"a": 30.0, "b": 31.0}, "sds": {"a": 28.0}}, "CLIP-L", tmp_path / "per_prompt")
     assert all(p.is_file() and p.stat().st_size > 0 for p in out + bars)
+
+
+def test_ablation_figure_from_a_manifest(tmp_path):
+    import json
+
+    import imageio.v3 as iio
+    import numpy as np
+
+    from segmentdreamer.report.ablation import write_ablation_figure
+
+    panels = []
+    for index, t_tau in enumerate((50, 150, 300)):
+        views = tmp_path / f"run{index}" / "views"
+        views.mkdir(parents=True)
+        iio.imwrite(views / "view_000.png", np.full((16, 16, 3), 60 * index, dtype=np.uint8))
+        (tmp_path / f"run{index}" / "clip.json").write_text(json.dumps({"mean": 20.0 + index}))
+        panels.append({"label": f"t_tau={t_tau}", "views": str(views), "clip": str(tmp_path / f"run{index}" / "clip.json"),
+                       "params": {"loss.t_tau": t_tau}})
+    for plot in ({"x": "loss.t_tau", "series": []}, None):
+        manifest = tmp_path / "m.json"
+        manifest.write_text(json.dumps({"title": "t_tau", "columns": 3, "panels": panels, "plot": plot}))
+        written = write_ablation_figure(manifest, tmp_path / "fig")
+        names = {path.name for path in written}
+        assert {"fig.png", "fig.pdf", "fig_metrics.csv", "fig_metrics.md", "fig_plot.png", "fig_plot.pdf"} <= names
+        rows = (tmp_path / "fig_metrics.csv").read_text().splitlines()
+        assert rows[0] == "label,t_tau,CLIP-L" and rows[3] == "t_tau=300,300,22.0"

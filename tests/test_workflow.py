@@ -41,11 +41,11 @@ def test_paper_dag_plans_every_job_without_weights():
     result = snakemake("-n", "--cores", "1", "--resources", "gpu=1", "--config", 'pathvars={"results": "results/dryrun-paper"}')
     assert result.returncode == 0, result.stderr + result.stdout
     counts = job_counts(result.stdout)
-    assert counts["train"] == 200 + 12 + 2 + 3 + 14  # Table 1, segments grid, approx, cfg (shared sctd), gallery
+    assert counts["train"] == 200 + 12 + 4 + 2 + 3 + 14  # Table 1, segments, threshold, approx, cfg (shared sctd), gallery
     assert counts["render"] == counts["eval_clip"] == counts["train"]
     assert counts["eval_image_reward"] == 200  # a Table 1 column; figures show CLIP-L
     assert counts["init_pointe"] == 40 + 1 + 14 and counts["fid"] == 5 and counts["reference_images"] == 1
-    assert counts["table1_files"] == 1 and counts["figure"] == 4 and counts["build_extensions"] == 1
+    assert counts["table1_files"] == 1 and counts["figure"] == 5 and counts["build_extensions"] == 1
     table1 = job_counts(snakemake("-n", "table1", "--cores", "1", "--resources", "gpu=1", "--config",
                                   'pathvars={"results": "results/dryrun-paper"}').stdout)
     assert table1["train"] == 200  # 40 prompts x 5 methods
@@ -154,7 +154,7 @@ def test_smoke_report_and_incremental_prompt_list(smoke_run, tmp_path):
 def test_slurm_profile_plans_the_paper_dag_with_gpu_requests():
     plan = snakemake("--profile", "workflow/profiles/slurm", "-n", "--config", 'pathvars={"results": "results/dryrun-paper"}')
     assert plan.returncode == 0, plan.stderr[-3000:]
-    assert job_counts(plan.stdout)["train"] == 231
+    assert job_counts(plan.stdout)["train"] == 235
     train = plan.stdout.split("rule train:")[1].split("\n\n")[0]
     assert "gpu=1" in train and "slurm_partition=gpu" in train and "runtime=180" in train
     table = plan.stdout.split("rule table1_files:")[1].split("\n\n")[0]

@@ -1,4 +1,4 @@
-"""Point-E clouds cached on disk per (init prompt, seed): sampling costs minutes, the cloud is reused."""
+"""Point-E clouds cached on disk per (init prompt, seed, sampler steps): sampling costs minutes, the cloud is reused."""
 
 from __future__ import annotations
 
@@ -12,9 +12,14 @@ from torch import Tensor
 from ..atomic import atomic_target
 
 
-def cached_cloud(cache_dir: str | Path, init_prompt: str, seed: int, sample: Callable[[], tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
-    """(xyz, rgb) from ``cache_dir/<hash>.pt`` or from ``sample()`` (then stored, atomically)."""
-    key = hashlib.sha256(f"pointe\0{init_prompt}\0{seed}".encode("utf-8")).hexdigest()[:24]
+def cached_cloud(cache_dir: str | Path, init_prompt: str, seed: int, sample: Callable[[], tuple[Tensor, Tensor]],
+                 steps: int = 64) -> tuple[Tensor, Tensor]:
+    """(xyz, rgb) from ``cache_dir/<hash>.pt`` or from ``sample()`` (then stored, atomically).
+
+    ``steps`` (Heun steps per stage) is part of the key; the official 64 keeps the key of earlier caches.
+    """
+    extra = "" if steps == 64 else f"\0steps={steps}"
+    key = hashlib.sha256(f"pointe\0{init_prompt}\0{seed}{extra}".encode("utf-8")).hexdigest()[:24]
     path = Path(cache_dir) / f"{key}.pt"
     if path.is_file():
         record = torch.load(path, weights_only=True)

@@ -60,11 +60,12 @@ def _write_tables(rows: list[dict], out_prefix: Path) -> list[Path]:
 
 def _plot(panels: list[dict], plot: dict, rows: list[dict], out_prefix: Path) -> list[Path]:
     """CLIP-L against ``plot["x"]``, one line per combination of the ``plot["series"]`` parameters."""
-    series_keys = plot["series"] if isinstance(plot["series"], list) else [plot["series"]]
+    series = plot.get("series", [])
+    series_keys = series if isinstance(series, list) else [series]
     points: dict[str, dict] = defaultdict(dict)
     for panel, row in zip(panels, rows):
         params = panel["params"]
-        name = ", ".join(f"{key.split('.')[-1]}={params[key]}" for key in series_keys)  # one line per series
+        name = ", ".join(f"{key.split('.')[-1]}={params[key]}" for key in series_keys) or "CLIP-L"  # one line per series
         points[name][params[plot["x"]]] = row.get(METRICS["clip"], float("nan"))
     xs = sorted({x for values in points.values() for x in values})
     series = {name: [values.get(x, float("nan")) for x in xs] for name, values in points.items()}

@@ -24,6 +24,11 @@ for _entries in EXP.prompts.values():
     )
 
 
+# Jobs that use a GPU ask for one (`resources: gpu=GPU_PER_JOB`); with `device: cpu` (smoke runs) they
+# need none, so `--cores N` runs N of them at once despite the default profile's `--resources gpu=1`.
+GPU_PER_JOB = 0 if config["device"] == "cpu" else 1
+
+
 pathvars:
     run="<results>/runs/{prompt_set}/{variant}/{prompt_id}/seed{seed}",
 

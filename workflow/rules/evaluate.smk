@@ -16,12 +16,12 @@ rule eval_clip:
     conda:
         "../../environment.yml"
     resources:
-        gpu=1,
+        gpu=GPU_PER_JOB,
     params:
         clip=model("clip"),
         device=config["device"],
     shell:
-        "segmentdreamer eval-clip --views {input.views:q} --prompts {input.prompts:q}"
+        "OMP_NUM_THREADS={threads} segmentdreamer eval-clip --views {input.views:q} --prompts {input.prompts:q}"
         " --prompt-id {wildcards.prompt_id:q} --clip {params.clip:q} --device {params.device}"
         " --out {output:q} > {log:q} 2>&1"
 
@@ -40,13 +40,13 @@ rule eval_image_reward:
     conda:
         "../../environment.yml"
     resources:
-        gpu=1,
+        gpu=GPU_PER_JOB,
     params:
         image_reward=model("image_reward"),
         tokenizer=model("image_reward_tokenizer"),
         device=config["device"],
     shell:
-        "segmentdreamer eval-ir --views {input.views:q} --prompts {input.prompts:q}"
+        "OMP_NUM_THREADS={threads} segmentdreamer eval-ir --views {input.views:q} --prompts {input.prompts:q}"
         " --prompt-id {wildcards.prompt_id:q} --image-reward {params.image_reward:q}"
         " --tokenizer {params.tokenizer:q} --device {params.device} --out {output:q} > {log:q} 2>&1"
 
@@ -64,7 +64,7 @@ rule reference_images:
     conda:
         "../../environment.yml"
     resources:
-        gpu=1,
+        gpu=GPU_PER_JOB,
     params:
         folder=prefix_of("summary"),
         sd=model("sd"),
@@ -76,7 +76,7 @@ rule reference_images:
         device=config["device"],
     shell:
         # Images go to a folder that is not a declared output, so a killed job resumes where it stopped.
-        "segmentdreamer ref-images --prompts {input.prompts:q} --count {params.images} --out {params.folder:q}"
+        "OMP_NUM_THREADS={threads} segmentdreamer ref-images --prompts {input.prompts:q} --count {params.images} --out {params.folder:q}"
         " --sd {params.sd:q} --batch {params.batch} --steps {params.steps} --resolution {params.resolution}"
         " --seed {params.seed} --device {params.device} --summary {output.summary:q} > {log:q} 2>&1"
 
@@ -95,7 +95,7 @@ rule fid:
     conda:
         "../../environment.yml"
     resources:
-        gpu=1,
+        gpu=GPU_PER_JOB,
     params:
         reference=lambda wildcards, input: os.path.splitext(input.reference)[0],
         features=config["eval"]["fid"]["features"],
@@ -103,6 +103,6 @@ rule fid:
         cache="<results>/cache/fid",
         device=config["device"],
     shell:
-        "segmentdreamer fid --reference {params.reference:q} --generated {input.views:q}"
+        "OMP_NUM_THREADS={threads} segmentdreamer fid --reference {params.reference:q} --generated {input.views:q}"
         " --features {params.features} --inception={params.inception:q} --cache {params.cache:q}"
         " --device {params.device} --out {output:q} > {log:q} 2>&1"

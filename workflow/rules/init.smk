@@ -14,7 +14,7 @@ rule init_pointe:
     conda:
         "../../environment.yml"
     resources:
-        gpu=1,
+        gpu=GPU_PER_JOB,
     params:
         steps=config["init"]["steps"],
         copies=config["init"]["copies"],
@@ -23,7 +23,7 @@ rule init_pointe:
         cache="<results>/cache/pointe",
         device=config["device"],
     shell:
-        "segmentdreamer init --prompts {input.prompts:q} --prompt-id {wildcards.prompt_id:q}"
+        "OMP_NUM_THREADS={threads} segmentdreamer init --prompts {input.prompts:q} --prompt-id {wildcards.prompt_id:q}"
         " --steps {params.steps} --copies {params.copies} --pointe {params.pointe:q}"
         " --pointe-clip {params.pointe_clip:q} --cache {params.cache:q} --device {params.device}"
         " --out {output:q} > {log:q} 2>&1"

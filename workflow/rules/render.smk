@@ -21,7 +21,7 @@ rule render:
     conda:
         "../../environment.yml"
     resources:
-        gpu=1,
+        gpu=GPU_PER_JOB,
     params:
         views=config["eval"]["views"],
         resolution=config["eval"]["resolution"],
@@ -29,7 +29,7 @@ rule render:
         device=config["device"],
         extensions=extensions_dir,
     shell:
-        "TORCH_EXTENSIONS_DIR={params.extensions:q} segmentdreamer render --ply {input.ply:q}"
+        "OMP_NUM_THREADS={threads} TORCH_EXTENSIONS_DIR={params.extensions:q} segmentdreamer render --ply {input.ply:q}"
         " --out {output.views:q} --video {output.video:q} --views {params.views}"
         " --resolution {params.resolution} --elevation {params.elevation} --device {params.device}"
         " > {log:q} 2>&1"

@@ -52,7 +52,7 @@ rule table1_files:
     params:
         prefix=prefix_of("csv"),
     shell:
-        "segmentdreamer table --manifest {input:q} --out {params.prefix:q} > {log:q} 2>&1"
+        "OMP_NUM_THREADS={threads} segmentdreamer table --manifest {input:q} --out {params.prefix:q} > {log:q} 2>&1"
 
 
 rule figure_manifest:
@@ -121,4 +121,4 @@ rule figure:
     params:
         prefix=prefix_of("png"),
     shell:
-        "segmentdreamer figure --manifest {input:q} --out {params.prefix:q} > {log:q} 2>&1"
+        "OMP_NUM_THREADS={threads} segmentdreamer figure --manifest {input:q} --out {params.prefix:q} > {log:q} 2>&1"

@@ -13,7 +13,7 @@ rule tiny_models:
     params:
         folder=folder_of("marker"),
     shell:
-        "segmentdreamer make-tiny-models {params.folder:q} > {log:q} 2>&1 && echo done > {output:q}"
+        "OMP_NUM_THREADS={threads} segmentdreamer make-tiny-models {params.folder:q} > {log:q} 2>&1 && echo done > {output:q}"
 
 
 rule build_extensions:
@@ -26,8 +26,8 @@ rule build_extensions:
     conda:
         "../../environment.yml"
     resources:
-        gpu=1,
+        gpu=GPU_PER_JOB,
     params:
         folder=extensions_dir,
     shell:
-        "TORCH_EXTENSIONS_DIR={params.folder:q} segmentdreamer build-extensions --out {output:q} > {log:q} 2>&1"
+        "OMP_NUM_THREADS={threads} TORCH_EXTENSIONS_DIR={params.folder:q} segmentdreamer build-extensions --out {output:q} > {log:q} 2>&1"

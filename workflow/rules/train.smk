@@ -38,10 +38,10 @@ rule train:
     conda:
         "../../environment.yml"
     resources:
-        gpu=1,
+        gpu=GPU_PER_JOB,
     params:
         folder=folder_of("ply"),
         extensions=extensions_dir,
     shell:
-        "TORCH_EXTENSIONS_DIR={params.extensions:q} segmentdreamer train --config {input.config:q}"
+        "OMP_NUM_THREADS={threads} TORCH_EXTENSIONS_DIR={params.extensions:q} segmentdreamer train --config {input.config:q}"
         " --out {params.folder:q} --resume > {log:q} 2>&1"
