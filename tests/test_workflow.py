@@ -106,7 +106,7 @@ def test_smoke_dag_writes_table1_with_five_finite_rows(smoke_run):
 def test_smoke_dag_writes_labelled_figures_at_configured_sizes(smoke_run):
     import imageio.v3 as iio
 
-    for name, panels in (("segments", 4), ("approx", 2), ("cfg", 4), ("gallery", 1)):
+    for name, panels in (("segments", 4), ("approx", 2), ("cfg", 4)):
         manifest = json.loads((smoke_run / "figures" / f"{name}.manifest.json").read_text(encoding="utf-8"))
         assert len(manifest["panels"]) == panels and all(panel["label"] for panel in manifest["panels"])
         image = iio.imread(smoke_run / "figures" / f"{name}.png")
@@ -123,9 +123,9 @@ def test_smoke_dag_writes_labelled_figures_at_configured_sizes(smoke_run):
 @pytest.mark.slow
 def test_smoke_dag_writes_turntables_views_and_logs(smoke_run):
     videos = sorted(smoke_run.glob("runs/*/*/*/seed*/turntable.mp4"))
-    assert len(videos) == 20 and all(video.stat().st_size > 0 for video in videos)
+    assert len(videos) == 19 and all(video.stat().st_size > 0 for video in videos)  # 10 Table 1 + 9 ablation runs
     views = sorted((smoke_run / "runs/smoke/sctd/corgi_quotes/seed0/views").glob("view_*.png"))
-    assert len(views) == 8
+    assert len(views) == 6
     config = (smoke_run / "runs/smoke/sctd/corgi_quotes/seed0/config.yaml").read_text(encoding="utf-8")
     assert "$(echo rm -rf ~)" in config  # the prompt reached the run config verbatim, never a shell
     assert all(log.stat().st_size > 0 for log in smoke_run.glob("runs/*/*/*/seed*/logs/train.log"))
