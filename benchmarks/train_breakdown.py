@@ -125,16 +125,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--first-step", type=int, default=3001)
-    parser.add_argument("--compile", action="store_true", help="torch.compile the UNet (DiffusionPrior.compile_unet)")
+    parser.add_argument("--compile", nargs="?", const="default", default=None, metavar="MODE",
+                        help="torch.compile the UNet (DiffusionPrior.compile_unet): default | reduce-overhead")
     parser.add_argument("--out", default="/tmp/segmentdreamer-breakdown")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     prior = full_size_stable_diffusion("cuda", torch.float16)
     if args.compile:
-        prior.compile_unet()
+        prior.compile_unet(args.compile)
     rows = [time_method(m, prior, args.warmup, args.iters, args.out, args.first_step) for m in args.methods.split(",")]
     header = (f"{torch.cuda.get_device_name()}, torch {torch.__version__}; 4 views 512x512, 81920 Gaussians, fp16 prior, "
-              f"{'compiled UNet' if args.compile else 'eager'}; medians in ms, parts synchronised")
+              f"{f'UNet compiled ({args.compile})' if args.compile else 'eager'}; medians in ms, parts synchronised")
     print(header)
     print(f"{'method':<7}" + "".join(f"{name:>11}" for name in (*PARTS, "step")) + f"{'UNet calls':>11}{'ms/call':>9}")
     for r in rows:

@@ -48,18 +48,19 @@ def main() -> None:
     parser.add_argument("--first-step", type=int, default=3001, help="iteration number of the first step (after warm-up schedules)")
     parser.add_argument("--out", default="/tmp/segmentdreamer-bench")
     parser.add_argument("--json", default=None)
-    parser.add_argument("--compile", action="store_true", help="torch.compile the UNet (DiffusionPrior.compile_unet)")
+    parser.add_argument("--compile", nargs="?", const="default", default=None, metavar="MODE",
+                        help="torch.compile the UNet (DiffusionPrior.compile_unet): default | reduce-overhead")
     args = parser.parse_args()
     prior = full_size_stable_diffusion("cuda", torch.float16)
     if args.compile:
-        prior.compile_unet()
+        prior.compile_unet(args.compile)
     rows = [time_method(m, prior, args.warmup, args.iters, args.out, args.first_step) for m in args.methods.split(",")]
     import diffusers
     import gsplat
 
     header = (f"{torch.cuda.get_device_name()}, torch {torch.__version__}, diffusers {diffusers.__version__}, "
               f"gsplat {gsplat.__version__}; 4 views 512x512, 81920 Gaussians, fp16 prior, "
-              f"{'compiled UNet' if args.compile else 'eager'}")
+              f"{f'UNet compiled ({args.compile})' if args.compile else 'eager'}")
     print(header)
     print(f"{'method':<8}{'median ms':>11}{'min':>9}{'max':>9}{'min/5000 it':>13}{'peak GB':>9}")
     for r in rows:

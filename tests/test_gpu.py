@@ -101,17 +101,18 @@ def test_fid_and_image_reward_on_cuda_equal_cpu(tiny_models, tmp_path):
     torch.testing.assert_close(on_cuda, on_cpu, rtol=1e-3, atol=1e-3)
 
 
-@pytest.fixture(scope="module")
-def eager_and_compiled(tiny_models):
+@pytest.fixture(scope="module", params=["default", "reduce-overhead"])
+def eager_and_compiled(tiny_models, request):
     eager = DiffusionPrior.from_pretrained(tiny_models / "sd", device="cuda")
     compiled = DiffusionPrior.from_pretrained(tiny_models / "sd", device="cuda")
-    compiled.compile_unet()
+    compiled.compile_unet(mode=request.param)
     return eager, compiled
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_compiled_unet_gives_the_eager_gradient(eager_and_compiled, name):
-    """The fast path (torch.compile'd, channels-last UNet) hands z0 the eager path's gradient (fp16 tolerance)."""
+    """The fast paths (torch.compile'd channels-last UNet, with and without CUDA graphs) hand z0 the eager
+    path's gradient (fp16 tolerance)."""
     grads = []
     for prior in eager_and_compiled:
         cond = view_conditioning(prior.prompt_embeddings("a corgi"), torch.tensor([0.0, 90.0, 180.0, -90.0]))
