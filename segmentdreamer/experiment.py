@@ -6,12 +6,14 @@ Perp-Neg setting). A run's config is ``train`` (shared) <- its variant <- per-pr
 prompt text, seed, init and models. Everything is validated here, when the workflow parses its config,
 so a typo fails before any job runs and names the key (or the prompt file's line).
 
-The Snakefile calls :func:`load_experiment`; nothing here imports torch until run configs are checked.
+The Snakefile calls :func:`load_experiment`. Ablation grids import the trainer (torch) to recognise a grid
+point that trains exactly what its base variant does; that point reuses the base's runs.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -55,6 +57,8 @@ class Ablation:
     plot: dict[str, Any] | None = None
     columns: int = 0
     """Variants per grid row: a grid puts its first axis on rows; a variant list is one row."""
+    prompt_ids: list[str] | None = None
+    """The prompts of ``prompt_set`` it runs on (None: all)."""
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -119,6 +123,9 @@ class Experiment:
             block = self.config.get(section) or {}
             if block.get("prompts"):
                 self._add_prompt_set(block["prompt_set"], block["prompts"], f"{section}.prompts")
+            elif block and block.get("prompt_set") not in self.prompts:
+                raise ConfigError(f"{section}.prompt_set: {block.get('prompt_set')!r} is not in prompt_sets; "
+                                  f"name one of them or give {section}.prompts (a prompt file)")
 
     def _read_variants(self) -> None:
         for name, overrides in self.config.get("variants", {}).items():
@@ -128,6 +135,11 @@ class Experiment:
 
     def _read_ablations(self) -> None:
         block = self.config.get("ablations") or {}
+        prompt_ids = block.get("prompt_ids")
+        for index, prompt_id in enumerate(prompt_ids or []):
+            if prompt_id not in self.prompts[block["prompt_set"]]:
+                raise ConfigError(f"ablations.prompt_ids[{index}]: no prompt {prompt_id!r} in "
+                                  f"{self.prompt_files[block['prompt_set']]}")
         for name, spec in (block.get("figures") or {}).items():
             key = f"ablations.figures.{name}"
             if "grid" in spec:
@@ -140,7 +152,7 @@ class Experiment:
             if not variants:
                 raise ConfigError(f"{key}: needs `variants` or a non-empty `grid`")
             self.ablations[name] = Ablation(name, spec.get("title", name), block["prompt_set"], variants, labels, params,
-                                            spec.get("plot"), columns)
+                                            spec.get("plot"), columns, prompt_ids)
 
     def _expand_grid(self, name: str, spec: dict, key: str):
         base = spec.get("base")
@@ -150,17 +162,37 @@ class Experiment:
         if not isinstance(grid, dict) or not grid or not all(isinstance(v, list) and v for v in grid.values()):
             raise ConfigError(f"{key}.grid: expected a mapping of dotted keys to non-empty lists")
         variants, labels, params = [], {}, {}
+        base_settings = self._effective_settings(self.variants[base])
         for values in itertools.product(*grid.values()):
             point = dict(zip(grid, values))
             variant = grid_variant_name(name, point)
             overrides = self.variants[base]
             for dotted, value in point.items():
                 overrides = set_dotted(overrides, dotted, value)
-            self.variants[variant] = overrides
+            if base_settings is not None and self._effective_settings(overrides) == base_settings:
+                variant = base  # the point trains exactly what its base does: reuse the base's runs
+            else:
+                self.variants[variant] = overrides
             variants.append(variant)
             labels[variant] = "\n".join(f"{k.split('.')[-1]}={v}" for k, v in point.items())
             params[variant] = point
         return variants, labels, params
+
+    def _effective_settings(self, overrides: dict) -> dict | None:
+        """What a variant trains with: its TrainConfig, the loss with every hyperparameter spelled out.
+
+        None when the settings do not build (check_run_configs then reports the error with its run).
+        """
+        from .config import TrainConfig, from_dict, to_dict
+        from .train import build_loss
+
+        try:
+            config = from_dict(TrainConfig, deep_merge(self.config.get("train", {}), overrides))
+            settings = to_dict(config)
+            settings["loss"] = dataclasses.asdict(build_loss(config))
+        except (ConfigError, TypeError, ValueError):
+            return None
+        return settings
 
     def _check_references(self) -> None:
         for index, name in enumerate(self.config.get("table1", {}).get("variants", [])):
@@ -202,7 +234,8 @@ class Experiment:
 
     def ablation_runs(self, name: str) -> list[Run]:
         ablation = self.ablations[name]
-        return [run for variant in ablation.variants for run in self.runs(ablation.prompt_set, variant)]
+        return [run for variant in ablation.variants for run in self.runs(ablation.prompt_set, variant)
+                if ablation.prompt_ids is None or run.prompt_id in ablation.prompt_ids]
 
     def gallery_runs(self) -> list[Run]:
         gallery = self.config.get("gallery") or {}

@@ -29,7 +29,26 @@ def test_paper_plan_has_table1_ablations_and_gallery(paper):
     assert [r.variant for r in paper.ablation_runs("cfg")] == ["cds", "gcs_no_beg", "gcs", "sctd"]
     assert len(paper.gallery_runs()) == 14
     assert len(paper.ablation_runs("threshold")) == 4
-    assert len(paper.all_runs()) == 200 + 12 + 4 + 2 + 3 + 14  # approx and cfg share the ablation prompt's sctd run
+    # approx and cfg share the ablation prompt's sctd run; so do the segments point (uniform, 5, 150) and the
+    # threshold point t_tau=150, which train exactly what sctd does
+    assert len(paper.all_runs()) == 200 + 11 + 3 + 2 + 3 + 14
+
+
+def test_grid_point_equal_to_its_base_reuses_the_base_runs(paper):
+    segments = paper.ablations["segments"]
+    assert "sctd" in segments.variants and "segments__segmentation=uniform__num_segments=5__t_tau=150" not in paper.variants
+    assert segments.params["sctd"] == {"loss.segmentation": "uniform", "loss.num_segments": 5, "loss.t_tau": 150}
+    assert segments.labels["sctd"] == "segmentation=uniform\nnum_segments=5\nt_tau=150"
+    assert [r.variant for r in paper.ablation_runs("threshold")][1] == "sctd"  # t_tau grid 50, 150, 300, 600
+
+
+def test_ablation_on_a_table1_prompt_set_shares_its_runs(paper_config):
+    config = deep_merge(paper_config, {"ablations": {"prompt_set": "dreamfusion40", "prompt_ids": ["cat_mullet"]}})
+    config["ablations"].pop("prompts")
+    experiment = load_experiment(config, ROOT)
+    cfg_runs = experiment.ablation_runs("cfg")
+    assert {r.prompt_id for r in cfg_runs} == {"cat_mullet"}
+    assert set(cfg_runs) - set(experiment.table1_runs("dreamfusion40")) == {Run("dreamfusion40", "cat_mullet", "gcs_no_beg", 0)}
 
 
 def test_run_config_layers_train_variant_prompt_overrides(paper):
@@ -66,6 +85,8 @@ def test_deep_merge_copies_and_replaces_lists():
         ({"prompt_sets": {"mine": "prompts/absent.tsv"}}, r"prompt_sets.mine: prompt file 'prompts/absent.tsv' does not exist"),
         ({"prompt_overrides": {"gallery": {"hulkk": {"perp_neg": True}}}}, r"prompt_overrides.gallery.hulkk: no such prompt_id"),
         ({"ablations": {"figures": {"segments": {"base": "nope"}}}}, r"ablations.figures.segments.base: unknown variant"),
+        ({"ablations": {"prompt_ids": ["imperial_crown", "crown"]}}, r"ablations.prompt_ids\[1\]: no prompt 'crown'"),
+        ({"ablations": {"prompt_set": "nowhere", "prompts": None}}, r"ablations.prompt_set: 'nowhere' is not in prompt_sets"),
     ],
 )
 def test_bad_configs_name_the_key(paper_config, patch, message):
