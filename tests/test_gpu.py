@@ -127,3 +127,21 @@ def test_compiled_unet_gives_the_eager_gradient(eager_and_compiled, name):
     cosine = torch.nn.functional.cosine_similarity(grads[0].flatten(), grads[1].flatten(), dim=0)
     print(f"{name}: relative L2 {error:.2e}, cosine {cosine:.6f}")
     assert error < 5e-2 and cosine > 0.998, (name, float(error), float(cosine))
+
+
+def test_compiled_reference_images_equal_eager_ones(tiny_models, tmp_path):
+    """``ref-images --compile`` draws the eager images (same seeds) up to fp16 kernel differences."""
+    import numpy as np
+    from PIL import Image
+
+    from segmentdreamer.evaluate.reference_images import generate_reference_images, reference_name
+
+    prompts = ['a "corgi" / café', "a cat"]
+    for name, compiled in (("eager", False), ("compiled", True)):
+        written = generate_reference_images(tiny_models / "sd", prompts, 3, tmp_path / name, batch=2, steps=4, resolution=64,
+                                            device="cuda", compile_unet=compiled)
+        assert written == 3
+    for k in range(3):
+        eager, compiled = (np.asarray(Image.open(tmp_path / n / reference_name(k)), dtype=np.float64) for n in ("eager", "compiled"))
+        assert eager.shape == compiled.shape == (64, 64, 3)
+        assert np.abs(eager - compiled).mean() < 2.0, k  # grey levels out of 255

@@ -36,8 +36,13 @@ def generate_reference_images(
     guidance_scale: float = 7.5,
     resolution: int = 512,
     device: str | torch.device = "cpu",
+    compile_unet: bool = False,
 ) -> int:
-    """Write the missing ``ref_######.png`` of ``count`` images; returns how many were written."""
+    """Write the missing ``ref_######.png`` of ``count`` images; returns how many were written.
+
+    ``compile_unet``: ``torch.compile`` the pipeline's UNet (CUDA; channels-last, one graph per batch size;
+    about a minute of compilation, then faster steps: BENCHMARKS.md).
+    """
     from diffusers import StableDiffusionPipeline
 
     if not prompts:
@@ -51,6 +56,9 @@ def generate_reference_images(
     pipeline = StableDiffusionPipeline.from_pretrained(folder, torch_dtype=dtype, safety_checker=None, requires_safety_checker=False,
                                                        local_files_only=True).to(device)
     pipeline.set_progress_bar_config(disable=True)
+    if compile_unet and device.type == "cuda":
+        pipeline.unet.to(memory_format=torch.channels_last)
+        pipeline.unet = torch.compile(pipeline.unet, dynamic=False)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     for start in tqdm(range(0, len(todo), batch), desc="reference images", unit="batch"):
         indices = todo[start : start + batch]

@@ -73,12 +73,13 @@ rule reference_images:
         steps=config["eval"]["fid"]["steps"],
         resolution=config["eval"]["fid"]["resolution"],
         seed=config["eval"]["fid"]["seed"],
+        compile="--compile" if config["eval"]["fid"].get("compile") else "",
         device=config["device"],
     shell:
         # Images go to a folder that is not a declared output, so a killed job resumes where it stopped.
         "OMP_NUM_THREADS={threads} segmentdreamer ref-images --prompts {input.prompts:q} --count {params.images} --out {params.folder:q}"
         " --sd {params.sd:q} --batch {params.batch} --steps {params.steps} --resolution {params.resolution}"
-        " --seed {params.seed} --device {params.device} --summary {output.summary:q} > {log:q} 2>&1"
+        " --seed {params.seed} {params.compile} --device {params.device} --summary {output.summary:q} > {log:q} 2>&1"
 
 
 rule fid:
