@@ -134,6 +134,14 @@ def test_smoke_dag_writes_turntables_views_and_logs(smoke_run):
 
 
 @pytest.mark.slow
+def test_smoke_caches_stay_inside_the_results_folder(smoke_run):
+    """Point-E clouds and FID reference statistics are cached under <results>, not in the working directory."""
+    assert len(list((smoke_run / "cache" / "pointe").glob("*.pt"))) == 2  # one per smoke prompt
+    assert list((smoke_run / "cache" / "fid").glob("*"))
+    assert not (ROOT / "<results>").exists()
+
+
+@pytest.mark.slow
 def test_smoke_report_and_incremental_prompt_list(smoke_run, tmp_path):
     report = tmp_path / "report.html"
     made = snakemake(*SMOKE, "--config", f'pathvars={{"results": "{smoke_run}"}}', "--report", str(report))

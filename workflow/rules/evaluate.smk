@@ -101,7 +101,7 @@ rule fid:
         reference=lambda wildcards, input: os.path.splitext(input.reference)[0],
         features=config["eval"]["fid"]["features"],
         inception=model("inception"),
-        cache="<results>/cache/fid",
+        cache=str(EXP.results / "cache" / "fid"),  # params get no path variables
         device=config["device"],
     shell:
         "OMP_NUM_THREADS={threads} segmentdreamer fid --reference {params.reference:q} --generated {input.views:q}"

@@ -20,7 +20,7 @@ rule init_pointe:
         copies=config["init"]["copies"],
         pointe=model("pointe"),
         pointe_clip=model("pointe_clip"),
-        cache="<results>/cache/pointe",
+        cache=str(EXP.results / "cache" / "pointe"),  # params get no path variables
         device=config["device"],
     shell:
         "OMP_NUM_THREADS={threads} segmentdreamer init --prompts {input.prompts:q} --prompt-id {wildcards.prompt_id:q}"
