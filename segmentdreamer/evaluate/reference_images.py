@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from ..atomic import atomic_target
 from ..models import resolve_model
+from ..prior.diffusion_prior import compile_unet_forward
 
 
 def reference_name(index: int) -> str:
@@ -57,8 +58,7 @@ def generate_reference_images(
                                                        local_files_only=True).to(device)
     pipeline.set_progress_bar_config(disable=True)
     if compile_unet and device.type == "cuda":
-        pipeline.unet.to(memory_format=torch.channels_last)
-        pipeline.unet = torch.compile(pipeline.unet, dynamic=False)
+        compile_unet_forward(pipeline.unet)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     for start in tqdm(range(0, len(todo), batch), desc="reference images", unit="batch"):
         indices = todo[start : start + batch]

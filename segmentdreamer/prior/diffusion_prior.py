@@ -31,6 +31,16 @@ DEFAULT_NEGATIVE_PROMPT = (
 )
 
 
+def compile_unet_forward(unet, mode: str = "default") -> None:
+    """Make a diffusers UNet channels-last and ``torch.compile`` its forward in place (static shapes).
+
+    The module stays itself (its config, dtype and device read as before), so a pipeline holding it needs no
+    change. Used by :meth:`DiffusionPrior.compile_unet` and the FID reference pipeline.
+    """
+    unet.to(memory_format=torch.channels_last)
+    unet.forward = torch.compile(unet.forward, dynamic=False, mode=mode)
+
+
 class DiffusionPrior:
     """A loaded latent diffusion model. Build it with :meth:`from_pretrained`."""
 
@@ -86,8 +96,7 @@ class DiffusionPrior:
         as eager up to fp16 rounding (tests/test_gpu.py compares every loss's gradient). The first
         iterations pay the compilation (about a minute per batch size on an H100).
         """
-        self.unet = self.unet.to(memory_format=torch.channels_last)
-        self.unet.forward = torch.compile(self.unet.forward, dynamic=False, mode=mode)
+        compile_unet_forward(self.unet, mode)
         self._copy_unet_output = mode == "reduce-overhead"
 
     @property
