@@ -9,10 +9,10 @@ from open_clip with random weights.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import torch
+from bench_common import Column, machine, report
 
 from segmentdreamer.init.pointe import PointE
 from segmentdreamer.init.transformer import PointTransformerConfig, TextPointTransformer, UpsamplePointTransformer
@@ -36,12 +36,9 @@ def main() -> None:
     if args.device == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
-    print(f"Point-E sample (4096 points, 64 + 64 Heun steps, fp32) on {name}: {seconds:.1f} s")
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump({"device": name, "seconds": seconds, "points": int(xyz.shape[0]), "torch": torch.__version__}, handle, indent=2)
-
+    row = {"device": args.device, "seconds": seconds, "points": int(xyz.shape[0])}
+    report(f"Point-E sample (4096 points, 64 + 64 Heun steps, fp32); {machine()}",
+           [Column("device", "device", "{}", 8), Column("seconds", "seconds"), Column("points", "points", "{}", 8)], [row], args.json)
 
 if __name__ == "__main__":
     main()

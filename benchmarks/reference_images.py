@@ -13,13 +13,13 @@ diffusers layout to ``--folder``; then ``segmentdreamer.evaluate.reference_image
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from bench_common import Column, machine, report
 
 from segmentdreamer.evaluate.reference_images import generate_reference_images
 from segmentdreamer.tiny_models import full_size_stable_diffusion
@@ -73,16 +73,10 @@ def main() -> None:
         rows = [measure(sd, b, args.images, args.steps, out_root, args.compile) for b in map(int, args.batches.split(","))]
     finally:
         shutil.rmtree(out_root, ignore_errors=True)
-    header = (f"{torch.cuda.get_device_name()}, torch {torch.__version__}; SD 2.1-base architectures, random weights, fp16, "
-              f"{args.steps}-step DDIM + CFG 7.5, 512^2, PNGs written, UNet {'compiled' if args.compile else 'eager'}")
-    print(header)
-    print(f"{'batch':>6}{'images/s':>10}{'with loading':>14}")
-    for r in rows:
-        print(f"{r['batch']:>6}{r['images_per_s']:>10.2f}{r['images_per_s_with_loading']:>14.2f}")
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump({"setup": header, "rows": rows}, handle, indent=2)
-
+    columns = [Column("batch", "batch", "{}", 6), Column("images_per_s", "images/s", "{:.2f}", 10),
+               Column("images_per_s_with_loading", "with loading", "{:.2f}", 14)]
+    report(f"{machine()}; SD 2.1-base architectures, random weights, fp16, {args.steps}-step DDIM + CFG 7.5, 512^2, "
+           f"PNGs written, UNet {'compiled' if args.compile else 'eager'}", columns, rows, args.json)
 
 if __name__ == "__main__":
     main()

@@ -9,9 +9,9 @@ gradient (means, scales, opacities, colours), and writes them as JSON. Needs a C
 from __future__ import annotations
 
 import argparse
-import json
 
 import torch
+from bench_common import Column, machine, report
 
 from segmentdreamer.cameras import evaluation_ring
 from segmentdreamer.gaussians import activate, from_points, sphere_points
@@ -59,17 +59,11 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     table = compare(args.gaussians, args.size)
-    print(f"render parity, {args.gaussians} Gaussians, 4 views {args.size}x{args.size}, {torch.cuda.get_device_name()}, "
-          f"torch {torch.__version__}")
-    print(f"{'output':<16}{'mean |diff|':>14}{'max |diff| / rel L2':>22}")
-    for name, row in table.items():
-        second = row.get("max_abs_diff", row.get("relative_l2"))
-        print(f"{name:<16}{row['mean_abs_diff']:>14.3e}{second:>22.3e}")
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump({"gaussians": args.gaussians, "size": args.size, "gpu": torch.cuda.get_device_name(),
-                       "torch": torch.__version__, "table": table}, handle, indent=2)
-
+    rows = [{"output": name, **row} for name, row in table.items()]
+    columns = [Column("output", "output", "{}", 16), Column("mean_abs_diff", "mean |diff|", "{:.3e}", 14),
+               Column("max_abs_diff", "max |diff|", "{:.3e}", 14), Column("relative_l2", "relative L2", "{:.3e}", 14)]
+    report(f"render parity, {args.gaussians} Gaussians, 4 views {args.size}x{args.size}; {machine()}", columns, rows,
+           args.json, gaussians=args.gaussians, size=args.size)
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
 """Where a training iteration's time goes, per method, at full size on one GPU.
 
-    python benchmarks/train_breakdown.py [--methods sctd,sds,ism,cds,gcs] [--iters 10] [--compile] [--json OUT.json]
+    python benchmarks/train_breakdown.py [--methods sctd,sctd:perp_neg,sds,ism,cds,gcs] [--iters 10] [--compile] [--json OUT]
 
 The same setup as ``train_step.py`` (SD 2.1-base architectures with random weights, fp16 prior, 4 views
 at 512x512, 81,920 Gaussians). The trainer's own step runs unchanged; its parts are wrapped from the
@@ -10,6 +10,7 @@ little more than an unsynchronised step):
 - render: the 4 views (gsplat) and their regularisers' inputs;
 - vae_encode: the VAE encoder forward (with the posterior sample);
 - unet: every UNet forward of the loss (calls per iteration and ms per call reported too);
+- vae_decode: the VAE decoder (GCS's pixel term only);
 - loss_other: the loss's own arithmetic outside the UNet;
 - backward: the backward pass (VAE encoder backward + rasterizer backward + regularisers);
 - densify, optimizers: densification bookkeeping and the Adam steps;
@@ -20,19 +21,18 @@ Medians over ``--iters`` iterations after ``--warmup``.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from collections import defaultdict
 from contextlib import contextmanager
 
 import torch
+from bench_common import Column, benchmark_config, machine, report
 
 import segmentdreamer.densify as densify_module
-from segmentdreamer.config import TrainConfig
 from segmentdreamer.tiny_models import full_size_stable_diffusion
 from segmentdreamer.train import Trainer
 
-PARTS = ("render", "vae_encode", "unet", "loss_other", "backward", "densify", "optimizers", "other")
+PARTS = ("render", "vae_encode", "unet", "vae_decode", "loss_other", "backward", "densify", "optimizers", "other")
 
 
 class Timer:
@@ -78,6 +78,7 @@ def instrument(trainer: Trainer, timer: Timer) -> None:
     prior = trainer.prior
     trainer._render_views = timer.wrap("render", trainer._render_views)
     prior.encode = timer.wrap("vae_encode", prior.encode)
+    prior.decode = timer.wrap("vae_decode", prior.decode)
     predict = prior.predict_noise
 
     def counted_predict(*args, **kwargs):
@@ -92,8 +93,7 @@ def instrument(trainer: Trainer, timer: Timer) -> None:
 
 
 def time_method(method: str, prior, warmup: int, iters: int, out_dir: str, first_step: int) -> dict:
-    config = TrainConfig(prompt="a DSLR photo of a corgi", method=method, sphere_points=81920, device="cuda")
-    trainer = Trainer(config, f"{out_dir}/{method}", prior=prior)
+    trainer = Trainer(benchmark_config(method), f"{out_dir}/{method.replace(':', '_')}", prior=prior)
     timer = Timer()
     instrument(trainer, timer)
     backward, densify_step = torch.Tensor.backward, densify_module.densify_step
@@ -107,7 +107,7 @@ def time_method(method: str, prior, warmup: int, iters: int, out_dir: str, first
                 trainer.step(first_step + i)
             if i >= warmup:
                 part = dict(timer.current)
-                part["loss_other"] = part.pop("loss_total", 0.0) - part.get("unet", 0.0)
+                part["loss_other"] = part.pop("loss_total", 0.0) - part.get("unet", 0.0) - part.get("vae_decode", 0.0)
                 part["other"] = part["step"] - sum(part.get(name, 0.0) for name in PARTS if name != "other")
                 rows.append(part)
                 calls.append(timer.unet_calls)
@@ -115,36 +115,30 @@ def time_method(method: str, prior, warmup: int, iters: int, out_dir: str, first
         torch.Tensor.backward, densify_module.densify_step = backward, densify_step
     medians = {name: statistics.median(row.get(name, 0.0) for row in rows) for name in (*PARTS, "step")}
     unet_calls = statistics.median(calls)
-    return {"method": method, "ms": medians, "unet_calls": unet_calls,
-            "ms_per_unet_call": medians["unet"] / max(unet_calls, 1)}
+    return {"method": method, **medians, "unet_calls": unet_calls, "ms_per_unet_call": medians["unet"] / max(unet_calls, 1)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--methods", default="sctd,sds,ism,cds,gcs")
+    parser.add_argument("--methods", default="sctd,sctd:perp_neg,sds,ism,cds,gcs")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--first-step", type=int, default=3001)
     parser.add_argument("--compile", nargs="?", const="default", default=None, metavar="MODE",
-                        help="torch.compile the UNet (DiffusionPrior.compile_unet): default | reduce-overhead")
+                        help="torch.compile the UNet in MODE (default | reduce-overhead) and the VAE decoder, as compile_prior")
     parser.add_argument("--out", default="/tmp/segmentdreamer-breakdown")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     prior = full_size_stable_diffusion("cuda", torch.float16)
     if args.compile:
         prior.compile_unet(args.compile)
+        prior.compile_decoder()
     rows = [time_method(m, prior, args.warmup, args.iters, args.out, args.first_step) for m in args.methods.split(",")]
-    header = (f"{torch.cuda.get_device_name()}, torch {torch.__version__}; 4 views 512x512, 81920 Gaussians, fp16 prior, "
-              f"{f'UNet compiled ({args.compile})' if args.compile else 'eager'}; medians in ms, parts synchronised")
-    print(header)
-    print(f"{'method':<7}" + "".join(f"{name:>11}" for name in (*PARTS, "step")) + f"{'UNet calls':>11}{'ms/call':>9}")
-    for r in rows:
-        print(f"{r['method']:<7}" + "".join(f"{r['ms'][name]:>11.1f}" for name in (*PARTS, "step"))
-              + f"{r['unet_calls']:>11.1f}{r['ms_per_unet_call']:>9.1f}")
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump({"setup": header, "rows": rows}, handle, indent=2)
-
+    columns = [Column("method", "method", "{}", 14), *(Column(name, name) for name in (*PARTS, "step")),
+               Column("unet_calls", "UNet calls"), Column("ms_per_unet_call", "ms/call", width=9)]
+    report(f"{machine()}; 4 views 512x512, 81920 Gaussians, fp16 prior, "
+           f"{f'prior compiled ({args.compile})' if args.compile else 'eager'}; medians in ms, parts synchronised",
+           columns, rows, args.json)
 
 if __name__ == "__main__":
     main()

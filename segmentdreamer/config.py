@@ -141,7 +141,7 @@ class TrainConfig:
     prior_dtype: str = "auto"
     """auto: fp16 on CUDA, fp32 on CPU."""
     compile_prior: bool = False
-    """torch.compile the UNet on CUDA (faster iterations after a few minutes of compilation; BENCHMARKS.md)."""
+    """torch.compile the UNet and the VAE decoder on CUDA (faster after a few minutes of compiling; BENCHMARKS.md)."""
     text_cache: str | None = None
     models: ModelsConfig = field(default_factory=ModelsConfig)
     cameras: CameraConfig = field(default_factory=CameraConfig)

@@ -106,13 +106,14 @@ def eager_and_compiled(tiny_models, request):
     eager = DiffusionPrior.from_pretrained(tiny_models / "sd", device="cuda")
     compiled = DiffusionPrior.from_pretrained(tiny_models / "sd", device="cuda")
     compiled.compile_unet(mode=request.param)
+    compiled.compile_decoder()
     return eager, compiled
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_compiled_unet_gives_the_eager_gradient(eager_and_compiled, name):
-    """The fast paths (torch.compile'd channels-last UNet, with and without CUDA graphs) hand z0 the eager
-    path's gradient (fp16 tolerance)."""
+    """The fast paths (torch.compile'd channels-last UNet, with and without CUDA graphs; compiled VAE decoder for
+    GCS's pixel term) hand z0 the eager path's gradient (fp16 tolerance)."""
     grads = []
     for prior in eager_and_compiled:
         cond = view_conditioning(prior.prompt_embeddings("a corgi"), torch.tensor([0.0, 90.0, 180.0, -90.0]))
@@ -127,6 +128,35 @@ def test_compiled_unet_gives_the_eager_gradient(eager_and_compiled, name):
     cosine = torch.nn.functional.cosine_similarity(grads[0].flatten(), grads[1].flatten(), dim=0)
     print(f"{name}: relative L2 {error:.2e}, cosine {cosine:.6f}")
     assert error < 5e-2 and cosine > 0.998, (name, float(error), float(cosine))
+
+
+def test_explicit_vae_attention_in_fp16_gives_the_sdpa_encoder_gradient(tiny_models):
+    """On CUDA in fp16 the prior's explicit VAE attention hands the images SDPA's gradient (and the same latents)."""
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    prior = DiffusionPrior.from_pretrained(tiny_models / "sd", device="cuda")
+    images = torch.rand((4, 3, 64, 64), generator=torch.Generator().manual_seed(0)).cuda()
+    weights = torch.randn((4, 4, 8, 8), generator=torch.Generator().manual_seed(1)).cuda()
+    results = []
+    for set_sdpa in (False, True):
+        if set_sdpa:
+            prior.vae.set_attn_processor(AttnProcessor2_0())
+        x = images.clone().requires_grad_()
+        z0 = prior.encode(x, torch.Generator("cuda").manual_seed(2))
+        (z0.float() * weights).sum().backward()
+        results.append((z0.float(), x.grad))
+    for explicit, sdpa in zip(*results):
+        assert (explicit - sdpa).norm() / sdpa.norm() < 5e-3
+
+
+def test_compiled_decoder_decodes_what_eager_decodes(tiny_models):
+    eager = DiffusionPrior.from_pretrained(tiny_models / "sd", device="cuda")
+    compiled = DiffusionPrior.from_pretrained(tiny_models / "sd", device="cuda")
+    compiled.compile_decoder()
+    latents = torch.randn((8, 4, 8, 8), generator=torch.Generator().manual_seed(0)).cuda()
+    expected, actual = eager.decode(latents).float(), compiled.decode(latents).float()
+    assert actual.shape == (8, 3, 64, 64)
+    assert (actual - expected).abs().max() < 1e-2, float((actual - expected).abs().max())
 
 
 def test_compiled_reference_images_equal_eager_ones(tiny_models, tmp_path):

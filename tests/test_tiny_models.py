@@ -74,6 +74,28 @@ def test_encode_has_gradient_and_decode_range(tiny_prior):
     assert decoded.shape == (4, 3, 64, 64) and decoded.min() >= 0 and decoded.max() <= 1
 
 
+def test_explicit_vae_attention_computes_what_sdpa_computes(tiny_models):
+    """The prior runs the VAE's attention as the explicit softmax product (a speed choice, BENCHMARKS.md): the
+    encoder's output and the gradient it hands the images equal those of diffusers' default SDPA processor."""
+    from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
+
+    vae = DiffusionPrior.from_pretrained(tiny_models / "sd", dtype=torch.float64).vae
+    processors = vae.attn_processors.values()
+    assert processors and all(type(p) is AttnProcessor for p in processors)
+    images = torch.rand((2, 3, 64, 64), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    weights = torch.randn((2, 8, 8, 8), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    results = []
+    for processor in (AttnProcessor2_0(), AttnProcessor()):
+        vae.set_attn_processor(processor)
+        x = images.clone().requires_grad_()
+        moments = vae.quant_conv(vae.encoder(2 * x - 1))  # posterior mean and log-variance [2, 8, 8, 8]
+        (moments * weights).sum().backward()
+        results.append((moments.detach(), x.grad))
+    # the explicit path takes its softmax in fp32 (the VAE's upcast_softmax), so float64 agrees to fp32 precision
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-5, atol=1e-7)
+
+
 # CDS has no Perp-Neg form: it rejects one with a clear error (test_losses_baselines)
 CASES = [(name, False) for name in sorted(LOSSES)] + [(name, True) for name in sorted(LOSSES) if name != "cds"]
 

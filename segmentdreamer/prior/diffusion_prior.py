@@ -41,12 +41,27 @@ def compile_unet_forward(unet, mode: str = "default") -> None:
     unet.forward = torch.compile(unet.forward, dynamic=False, mode=mode)
 
 
+def use_explicit_vae_attention(vae) -> None:
+    """Run the VAE's self-attention as the explicit softmax(QK^T / sqrt(d)) V product (diffusers' ``AttnProcessor``).
+
+    Same math as the default ``scaled_dot_product_attention`` processor, but faster where the prior needs it:
+    the VAE's mid-block attention is one head of 512 channels over (H/8)(W/8) tokens, a head size no flash
+    kernel takes, so SDPA picks its memory-efficient kernel, whose backward alone took 17 ms of the encoder's
+    69 ms forward + backward (4 x 512^2, H100, fp16); two batched matrix products and a softmax take ~1 ms
+    (``benchmarks/prior_profile.py``, BENCHMARKS.md). The scores are materialised: [B, HW/64, HW/64] fp32.
+    """
+    from diffusers.models.attention_processor import AttnProcessor
+
+    vae.set_attn_processor(AttnProcessor())
+
+
 class DiffusionPrior:
     """A loaded latent diffusion model. Build it with :meth:`from_pretrained`."""
 
     def __init__(self, unet, vae, text_encoder, tokenizer, scheduler, model_key: str, cache_dir=None):
         self.unet = unet
         self.vae = vae
+        use_explicit_vae_attention(vae)
         self.text_encoder = text_encoder
         self.tokenizer = tokenizer
         self.schedule = NoiseSchedule.from_scheduler(scheduler)
@@ -98,6 +113,14 @@ class DiffusionPrior:
         """
         compile_unet_forward(self.unet, mode)
         self._copy_unet_output = mode == "reduce-overhead"
+
+    def compile_decoder(self) -> None:
+        """``torch.compile`` the VAE decoder (default mode, static shapes): fused GroupNorm + SiLU and upsampling.
+
+        Only GCS decodes during training (its pixel term, 2B latents per iteration): 122 -> 68 ms for 8 latents
+        to 512^2 on an H100 (BENCHMARKS.md). Compilation happens at the first :meth:`decode`.
+        """
+        self.vae.decoder.forward = torch.compile(self.vae.decoder.forward, dynamic=False)
 
     @property
     def dtype(self) -> torch.dtype:

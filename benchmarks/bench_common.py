@@ -1,0 +1,79 @@
+"""What every benchmark script shares: CUDA-event timing, the machine line, the printed table and the JSON.
+
+Scripts run as ``python benchmarks/<name>.py`` (this folder is then on ``sys.path``), so they import
+it as ``from bench_common import ...``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Column:
+    """One printed column: ``title`` over ``fmt.format(row[key])`` (``-`` where the row has no ``key``)."""
+
+    key: str
+    title: str
+    fmt: str = "{:.1f}"
+    width: int = 11
+
+    def cell(self, row: dict) -> str:
+        value = row.get(self.key)
+        return ("-" if value is None else self.fmt.format(value)).rjust(self.width)
+
+
+def machine() -> str:
+    """GPU name and the versions that set the speed (torch, diffusers, gsplat where installed)."""
+    parts = [torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu", f"torch {torch.__version__}"]
+    for name in ("diffusers", "gsplat"):
+        try:
+            parts.append(f"{name} {__import__(name).__version__}")
+        except ImportError:
+            pass
+    return ", ".join(parts)
+
+
+def median_cuda_ms(function: Callable[[], object], warmup: int, iters: int) -> float:
+    """Median over ``iters`` calls of ``function`` (after ``warmup`` calls) in CUDA-event milliseconds."""
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(iters):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        function()
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def report(setup: str, columns: Sequence[Column], rows: Sequence[dict], json_path: str | None, **extra) -> None:
+    """Print ``setup`` and one line per row, and write ``{"setup", "rows", **extra}`` to ``json_path`` if given."""
+    print(setup)
+    print("".join(column.title.rjust(column.width) for column in columns))
+    for row in rows:
+        print("".join(column.cell(row) for column in columns))
+    if json_path:
+        with open(json_path, "w") as handle:
+            json.dump({"setup": setup, "rows": list(rows), **extra}, handle, indent=2)
+
+
+def benchmark_config(token: str):
+    """The trainer's full-size benchmark config for ``method`` or ``method:perp_neg`` (e.g. ``sctd:perp_neg``).
+
+    4 views at 512x512 and 81,920 Gaussians (the Point-E init's count), everything else the trainer's defaults.
+    """
+    from segmentdreamer.config import TrainConfig
+
+    method, _, variant = token.partition(":")
+    if variant not in ("", "perp_neg"):
+        raise SystemExit(f"--methods: {token!r}: the only variant is ':perp_neg' (e.g. sctd:perp_neg)")
+    return TrainConfig(prompt="a DSLR photo of a corgi", method=method, perp_neg=variant == "perp_neg",
+                       sphere_points=81920, device="cuda")
