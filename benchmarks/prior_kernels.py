@@ -6,7 +6,8 @@ SD 2.1-base architectures with random weights, fp16 (the trainer's dtype on CUDA
 with ``prior_profile.py``):
 
 - ``unet_b4`` / ``unet_b8``: one UNet forward (an unconditional ODE step over 4 views / a CFG pair), no grad;
-- ``encoder_b4``: VAE encoder forward + backward to 4 images of 512^2 (what every loss's gradient crosses);
+- ``encoder_b4``: VAE encoder forward + backward to 4 renders of 512^2, given as the rasterizer returns them
+  ([B, H, W, 3] permuted to [B, 3, H, W]); what every loss's gradient crosses;
 - ``decoder_b8``: VAE decoder forward of 8 latents to 512^2, no grad (GCS's pixel term).
 
 Variants: ``eager`` (the prior as the trainer builds it: explicit-product VAE attention); ``sdpa_vae_attention``
@@ -40,12 +41,12 @@ def unet_part(prior, batch: int):
 
 
 def encoder_part(prior, batch: int = 4):
-    images = torch.rand(batch, 3, 512, 512, device="cuda", requires_grad=True)
+    renders = torch.rand(batch, 512, 512, 3, device="cuda", requires_grad=True)  # as the rasterizer returns them
     generator = torch.Generator("cuda").manual_seed(0)
 
     def call():
-        prior.encode(images, generator).float().square().sum().backward()
-        images.grad = None
+        prior.encode(renders.permute(0, 3, 1, 2), generator).float().square().sum().backward()
+        renders.grad = None
 
     return call
 

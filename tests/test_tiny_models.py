@@ -74,6 +74,21 @@ def test_encode_has_gradient_and_decode_range(tiny_prior):
     assert decoded.shape == (4, 3, 64, 64) and decoded.min() >= 0 and decoded.max() <= 1
 
 
+def test_encode_hands_the_vae_nchw_pixels_whatever_the_render_layout(tiny_prior, monkeypatch):
+    """Renders come as permuted [B, H, W, 3] tensors (channels-last strides); the VAE gets NCHW-contiguous pixels
+    (its eager channels-last path is slower on CUDA), and the latents do not depend on the input's layout."""
+    seen = []
+    encode = tiny_prior.vae.encode
+    monkeypatch.setattr(tiny_prior.vae, "encode", lambda pixels: seen.append(pixels) or encode(pixels))
+    hwc = torch.rand((4, 64, 64, 3), generator=torch.Generator().manual_seed(0))
+    permuted = hwc.permute(0, 3, 1, 2)
+    assert not permuted.is_contiguous()
+    from_permuted = tiny_prior.encode(permuted, torch.Generator().manual_seed(1))
+    from_contiguous = tiny_prior.encode(permuted.contiguous(), torch.Generator().manual_seed(1))
+    assert all(pixels.is_contiguous() for pixels in seen)
+    torch.testing.assert_close(from_permuted, from_contiguous)
+
+
 def test_explicit_vae_attention_computes_what_sdpa_computes(tiny_models):
     """The prior runs the VAE's attention as the explicit softmax product (a speed choice, BENCHMARKS.md): the
     encoder's output and the gradient it hands the images equal those of diffusers' default SDPA processor."""

@@ -134,12 +134,15 @@ class DiffusionPrior:
         """z0 = scale * sample of the VAE posterior of (2 * images - 1); gradient flows to ``images``.
 
         Args:
-            images: [B, 3, H, W] in [0, 1] (not clamped), any float dtype.
+            images: [B, 3, H, W] in [0, 1] (not clamped), any float dtype and memory layout.
             generator: draws the posterior sample (a CPU or device generator of the VAE's device).
         Returns:
             [B, 4, H/8, W/8] in the model dtype.
         """
-        posterior = self.vae.encode((2.0 * images - 1.0).to(self.dtype)).latent_dist
+        # NCHW-contiguous: renders arrive as permuted [B, H, W, 3] (channels-last strides), which would run every
+        # eager VAE layer channels-last and convert layouts around each GroupNorm (slower on CUDA; BENCHMARKS.md)
+        pixels = (2.0 * images - 1.0).to(self.dtype, memory_format=torch.contiguous_format)
+        posterior = self.vae.encode(pixels).latent_dist
         noise = torch.randn(posterior.mean.shape, generator=generator, dtype=torch.float32,
                             device=generator.device if generator is not None else posterior.mean.device)
         return (posterior.mean + posterior.std * noise.to(posterior.mean)) * self.latent_scale
