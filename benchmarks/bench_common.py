@@ -65,6 +65,12 @@ def report(setup: str, columns: Sequence[Column], rows: Sequence[dict], json_pat
             json.dump({"setup": setup, "rows": list(rows), **extra}, handle, indent=2)
 
 
+def add_compile_option(parser) -> None:
+    """``--compile [MODE]``: compile the prior as ``train.compile_prior`` does (``DiffusionPrior.compile``)."""
+    parser.add_argument("--compile", nargs="?", const="default", default=None, metavar="MODE",
+                        help="torch.compile the UNet in MODE (default | reduce-overhead) and the VAE decoder, as compile_prior")
+
+
 def benchmark_config(token: str):
     """The trainer's full-size benchmark config for ``method`` or ``method:perp_neg`` (e.g. ``sctd:perp_neg``).
 

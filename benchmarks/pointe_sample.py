@@ -40,5 +40,6 @@ def main() -> None:
     report(f"Point-E sample (4096 points, 64 + 64 Heun steps, fp32); {machine()}",
            [Column("device", "device", "{}", 8), Column("seconds", "seconds"), Column("points", "points", "{}", 8)], [row], args.json)
 
+
 if __name__ == "__main__":
     main()

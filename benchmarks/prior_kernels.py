@@ -79,8 +79,7 @@ def apply_variant(prior, variant: str) -> None:
 
         prior.vae.set_attn_processor(AttnProcessor2_0())
     elif variant in ("compiled", "cudagraphs"):
-        prior.compile_unet(mode="default" if variant == "compiled" else "reduce-overhead")
-        prior.compile_decoder()
+        prior.compile(unet_mode="default" if variant == "compiled" else "reduce-overhead")
     elif variant == "compiled_encoder":
         prior.vae = prior.vae.to(memory_format=torch.channels_last)
         prior.vae.encoder.forward = torch.compile(prior.vae.encoder.forward, dynamic=False)

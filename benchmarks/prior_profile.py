@@ -15,7 +15,7 @@ import argparse
 from collections import defaultdict
 
 import torch
-from bench_common import Column, machine, median_cuda_ms, report
+from bench_common import Column, add_compile_option, machine, median_cuda_ms, report
 from prior_kernels import PARTS
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
@@ -80,8 +80,7 @@ def measure(prior, part: str, tflop: float, warmup: int, iters: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", default=",".join(PARTS))
-    parser.add_argument("--compile", nargs="?", const="default", default=None, metavar="MODE",
-                        help="torch.compile the UNet in MODE (default | reduce-overhead) and the VAE decoder, as compile_prior")
+    add_compile_option(parser)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--json", default=None)
@@ -92,8 +91,7 @@ def main() -> None:
     # stay eager afterwards, which would time the eager UNet as the compiled one
     tflops = {part: flops(PARTS[part](prior)) / 1e12 for part in parts}
     if args.compile:
-        prior.compile_unet(args.compile)
-        prior.compile_decoder()
+        prior.compile(args.compile)
     rows = [measure(prior, part, tflops[part], args.warmup, args.iters) for part in parts]
     columns = [Column("part", "part", "{}", 12), Column("ms", "ms", width=8), Column("tflop", "TFLOP", "{:.2f}", 8),
                Column("tflop_per_s", "TFLOP/s", "{:.0f}", 9)]

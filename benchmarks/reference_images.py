@@ -78,5 +78,6 @@ def main() -> None:
     report(f"{machine()}; SD 2.1-base architectures, random weights, fp16, {args.steps}-step DDIM + CFG 7.5, 512^2, "
            f"PNGs written, UNet {'compiled' if args.compile else 'eager'}", columns, rows, args.json)
 
+
 if __name__ == "__main__":
     main()

@@ -65,5 +65,6 @@ def main() -> None:
     report(f"render parity, {args.gaussians} Gaussians, 4 views {args.size}x{args.size}; {machine()}", columns, rows,
            args.json, gaussians=args.gaussians, size=args.size)
 
+
 if __name__ == "__main__":
     main()

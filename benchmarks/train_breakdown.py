@@ -26,7 +26,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 
 import torch
-from bench_common import Column, benchmark_config, machine, report
+from bench_common import Column, add_compile_option, benchmark_config, machine, report
 
 import segmentdreamer.densify as densify_module
 from segmentdreamer.tiny_models import full_size_stable_diffusion
@@ -124,21 +124,20 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--first-step", type=int, default=3001)
-    parser.add_argument("--compile", nargs="?", const="default", default=None, metavar="MODE",
-                        help="torch.compile the UNet in MODE (default | reduce-overhead) and the VAE decoder, as compile_prior")
+    add_compile_option(parser)
     parser.add_argument("--out", default="/tmp/segmentdreamer-breakdown")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     prior = full_size_stable_diffusion("cuda", torch.float16)
     if args.compile:
-        prior.compile_unet(args.compile)
-        prior.compile_decoder()
+        prior.compile(args.compile)
     rows = [time_method(m, prior, args.warmup, args.iters, args.out, args.first_step) for m in args.methods.split(",")]
     columns = [Column("method", "method", "{}", 14), *(Column(name, name) for name in (*PARTS, "step")),
                Column("unet_calls", "UNet calls"), Column("ms_per_unet_call", "ms/call", width=9)]
     report(f"{machine()}; 4 views 512x512, 81920 Gaussians, fp16 prior, "
            f"{f'prior compiled ({args.compile})' if args.compile else 'eager'}; medians in ms, parts synchronised",
            columns, rows, args.json)
+
 
 if __name__ == "__main__":
     main()

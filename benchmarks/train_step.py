@@ -6,7 +6,7 @@ SD 2.1-base architectures with random weights (weights do not change the cost), 
 512x512, 81,920 Gaussians (the Point-E init's count), the full 3DGS recipe of the trainer. Each method
 runs ``--warmup`` iterations, then ``--iters`` timed ones (CUDA synchronised around each); the table
 gives the median and the projected minutes for 5000 iterations. ``method:perp_neg`` runs the method with
-Perp-Neg guidance (one UNet call of batch 3B or 4B per guided prediction instead of CFG's 2B).
+Perp-Neg guidance (one UNet call of batch 4B per guided prediction: negative + 3 view prompts, instead of CFG's 2B).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import statistics
 import time
 
 import torch
-from bench_common import Column, benchmark_config, machine, report
+from bench_common import Column, add_compile_option, benchmark_config, machine, report
 
 from segmentdreamer.tiny_models import full_size_stable_diffusion
 from segmentdreamer.train import Trainer
@@ -47,13 +47,11 @@ def main() -> None:
     parser.add_argument("--first-step", type=int, default=3001, help="iteration number of the first step (after warm-up schedules)")
     parser.add_argument("--out", default="/tmp/segmentdreamer-bench")
     parser.add_argument("--json", default=None)
-    parser.add_argument("--compile", nargs="?", const="default", default=None, metavar="MODE",
-                        help="torch.compile the UNet in MODE (default | reduce-overhead) and the VAE decoder, as compile_prior")
+    add_compile_option(parser)
     args = parser.parse_args()
     prior = full_size_stable_diffusion("cuda", torch.float16)
     if args.compile:
-        prior.compile_unet(args.compile)
-        prior.compile_decoder()
+        prior.compile(args.compile)
     rows = [time_method(m, prior, args.warmup, args.iters, args.out, args.first_step) for m in args.methods.split(",")]
     columns = [Column("method", "method", "{}", 14), Column("median_ms", "median ms"), Column("min_ms", "min", width=9),
                Column("max_ms", "max", width=9), Column("minutes_per_5000", "min/5000 it", width=13),

@@ -110,8 +110,7 @@ class Trainer:
         self.prior = prior or DiffusionPrior.from_pretrained(config.models.sd, dtype=PRIOR_DTYPES[config.prior_dtype],
                                                              device=self.device, cache_dir=config.text_cache)
         if config.compile_prior and self.prior.device.type == "cuda" and prior is None:
-            self.prior.compile_unet()
-            self.prior.compile_decoder()
+            self.prior.compile()
         self.embeddings = self.prior.prompt_embeddings(config.prompt, config.negative_prompt)
         self.sampler = TrainingCameraSampler(config.cameras, config.resolution, config.resolution, seed=config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)

@@ -105,8 +105,7 @@ def test_fid_and_image_reward_on_cuda_equal_cpu(tiny_models, tmp_path):
 def eager_and_compiled(tiny_models, request):
     eager = DiffusionPrior.from_pretrained(tiny_models / "sd", device="cuda")
     compiled = DiffusionPrior.from_pretrained(tiny_models / "sd", device="cuda")
-    compiled.compile_unet(mode=request.param)
-    compiled.compile_decoder()
+    compiled.compile(unet_mode=request.param)
     return eager, compiled
 
 

@@ -89,6 +89,16 @@ def test_encode_hands_the_vae_nchw_pixels_whatever_the_render_layout(tiny_prior,
     torch.testing.assert_close(from_permuted, from_contiguous)
 
 
+def test_compile_is_compile_prior_unet_then_decoder(tiny_prior, monkeypatch):
+    """``DiffusionPrior.compile`` (what ``train.compile_prior`` calls) compiles the UNet in the given mode and the decoder."""
+    calls = []
+    monkeypatch.setattr(tiny_prior, "compile_unet", lambda mode: calls.append(("unet", mode)))
+    monkeypatch.setattr(tiny_prior, "compile_decoder", lambda: calls.append(("decoder",)))
+    tiny_prior.compile()
+    tiny_prior.compile(unet_mode="reduce-overhead")
+    assert calls == [("unet", "default"), ("decoder",), ("unet", "reduce-overhead"), ("decoder",)]
+
+
 def test_explicit_vae_attention_computes_what_sdpa_computes(tiny_models):
     """The prior runs the VAE's attention as the explicit softmax product (a speed choice, BENCHMARKS.md): the
     encoder's output and the gradient it hands the images equal those of diffusers' default SDPA processor."""

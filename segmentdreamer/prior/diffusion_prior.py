@@ -114,6 +114,11 @@ class DiffusionPrior:
         compile_unet_forward(self.unet, mode)
         self._copy_unet_output = mode == "reduce-overhead"
 
+    def compile(self, unet_mode: str = "default") -> None:
+        """What ``train.compile_prior`` does: :meth:`compile_unet` in ``unet_mode`` and :meth:`compile_decoder`."""
+        self.compile_unet(unet_mode)
+        self.compile_decoder()
+
     def compile_decoder(self) -> None:
         """``torch.compile`` the VAE decoder (default mode, static shapes): fused GroupNorm + SiLU and upsampling.
 
