@@ -1,5 +1,5 @@
 # SegmentDreamer: regenerate every result of the paper.
-#   snakemake --cores 1 --resources gpu=1                 (or plain `snakemake`: workflow/profiles/default)
+#   snakemake --cores 1 --resources gpu=1                 (or plain `snakemake`: profiles/default)
 #   snakemake table1 | ablation_segments | ablation_threshold | ablation_approx | ablation_cfg | gallery
 #   snakemake --configfile workflow/smoke.yaml --cores 2  (tiny models, CPU, minutes)
 # Rules live in workflow/rules/*.smk; the plan (runs, variants, checks) in segmentdreamer/experiment.py.

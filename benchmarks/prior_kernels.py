@@ -25,7 +25,7 @@ import argparse
 import torch
 from bench_common import Column, machine, median_cuda_ms, report
 
-from segmentdreamer.tiny_models import full_size_stable_diffusion
+from segmentdreamer.testing.tiny_models import full_size_stable_diffusion
 
 
 def unet_part(prior, batch: int):

@@ -21,7 +21,7 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-from segmentdreamer.tiny_models import full_size_stable_diffusion
+from segmentdreamer.testing.tiny_models import full_size_stable_diffusion
 
 CATEGORIES = (  # first match wins: cuDNN convolution kernels are implicit GEMMs, so they come before matmul
     ("attention", ("flash", "fmha", "attention", "mem_eff")),

@@ -22,7 +22,7 @@ import torch
 from bench_common import Column, machine, report
 
 from segmentdreamer.evaluate.reference_images import generate_reference_images
-from segmentdreamer.tiny_models import full_size_stable_diffusion
+from segmentdreamer.testing.tiny_models import full_size_stable_diffusion
 
 
 def write_full_size_pipeline(folder: Path) -> Path:

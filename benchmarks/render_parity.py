@@ -13,9 +13,9 @@ import argparse
 import torch
 from bench_common import Column, machine, report
 
-from segmentdreamer.cameras import evaluation_ring
-from segmentdreamer.gaussians import activate, from_points, sphere_points
-from segmentdreamer.render import render
+from segmentdreamer.scene.cameras import evaluation_ring
+from segmentdreamer.scene.gaussians import activate, from_points, sphere_points
+from segmentdreamer.scene.render import render
 
 
 def random_scene(count: int, seed: int = 0) -> dict[str, torch.Tensor]:

@@ -28,8 +28,8 @@ from contextlib import contextmanager
 import torch
 from bench_common import Column, add_compile_option, benchmark_config, machine, report
 
-import segmentdreamer.densify as densify_module
-from segmentdreamer.tiny_models import full_size_stable_diffusion
+import segmentdreamer.scene.densify as densify_module
+from segmentdreamer.testing.tiny_models import full_size_stable_diffusion
 from segmentdreamer.train import Trainer
 
 PARTS = ("render", "vae_encode", "unet", "vae_decode", "loss_other", "backward", "densify", "optimizers", "other")

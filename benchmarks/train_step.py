@@ -18,7 +18,7 @@ import time
 import torch
 from bench_common import Column, add_compile_option, benchmark_config, machine, report
 
-from segmentdreamer.tiny_models import full_size_stable_diffusion
+from segmentdreamer.testing.tiny_models import full_size_stable_diffusion
 from segmentdreamer.train import Trainer
 
 

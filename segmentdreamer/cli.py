@@ -25,7 +25,7 @@ log = logging.getLogger("segmentdreamer")
 
 
 def _make_tiny_models(args: argparse.Namespace) -> int:
-    from .tiny_models import make_tiny_models
+    from .testing.tiny_models import make_tiny_models
 
     start = time.perf_counter()
     written = make_tiny_models(args.dir)
@@ -38,12 +38,12 @@ def _make_tiny_models(args: argparse.Namespace) -> int:
 def _init(args: argparse.Namespace) -> int:
     import torch
 
-    from .gaussians import from_points, save_ply, sphere_points
+    from .devices import resolve_device
     from .init import PointE, PointESampling, pointe_frame, points_to_gaussians
     from .init.cache import cached_cloud
     from .init.pointe import checkpoint_paths
     from .prompts import lookup
-    from .train import resolve_device
+    from .scene.gaussians import from_points, save_ply, sphere_points
 
     entry = lookup(args.prompts, args.prompt_id)
     seed = entry.seed if args.seed is None else args.seed
@@ -67,51 +67,39 @@ def _init(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from .config import load_config
+    from .divergence import TrainingDiverged
     from .train import Trainer
 
-    config = load_config(args.config)
-    for override in args.set or []:
-        config = _apply_override(config, override)
-    ply = Trainer(config, args.out).run(resume=args.resume)
+    config = load_config(args.config, overrides=args.set or [])
+    try:
+        ply = Trainer(config, args.out).run(resume=args.resume)
+    except TrainingDiverged as error:
+        log.error("%s", error)
+        return 3
     log.info("wrote %s", ply)
     return 0
 
 
-def _apply_override(config, override: str):
-    """``key.sub=value`` (value parsed as YAML) applied through the same strict loader as the file."""
-    import yaml
-
-    from .config import ConfigError, from_dict, to_dict
-
-    key, sep, raw = override.partition("=")
-    if not sep:
-        raise ConfigError(f"--set {override!r}: expected KEY=VALUE")
-    data = to_dict(config)
-    node = data
-    *parents, leaf = key.split(".")
-    for part in parents:
-        if not isinstance(node.get(part), dict):
-            raise ConfigError(f"{key}: unknown key")
-        node = node[part]
-    node[leaf] = yaml.safe_load(raw)
-    return from_dict(type(config), data)
-
-
 def _render(args: argparse.Namespace) -> int:
-    from .train import resolve_device
-    from .turntable import render_ring
+    from .devices import resolve_device
+    from .scene.turntable import BlankRenderError, render_ring
 
-    paths = render_ring(args.ply, args.out, views=args.views, resolution=args.resolution, elevation_deg=args.elevation,
-                        device=resolve_device(args.device), video=None if args.no_video else args.video)
+    try:
+        paths = render_ring(args.ply, args.out, views=args.views, resolution=args.resolution, elevation_deg=args.elevation,
+                            device=resolve_device(args.device), video=None if args.no_video else args.video)
+    except BlankRenderError as error:
+        log.error("%s", error)
+        return 3
     log.info("wrote %d views to %s", len(paths), args.out)
     return 0
 
 
 def _eval_clip(args: argparse.Namespace) -> int:
+    from .atomic import write_json
+    from .devices import resolve_device
     from .evaluate.clip_score import ClipScorer
-    from .evaluate.views import score_views, write_json
+    from .evaluate.views import score_views
     from .prompts import lookup
-    from .train import resolve_device
 
     entry = lookup(args.prompts, args.prompt_id)
     record = score_views(ClipScorer.from_pretrained(args.clip, resolve_device(args.device)), args.views, entry.prompt)
@@ -121,10 +109,11 @@ def _eval_clip(args: argparse.Namespace) -> int:
 
 
 def _eval_image_reward(args: argparse.Namespace) -> int:
+    from .atomic import write_json
+    from .devices import resolve_device
     from .evaluate.image_reward import ImageRewardScorer
-    from .evaluate.views import score_views, write_json
+    from .evaluate.views import score_views
     from .prompts import lookup
-    from .train import resolve_device
 
     entry = lookup(args.prompts, args.prompt_id)
     scorer = ImageRewardScorer.from_pretrained(args.image_reward, args.tokenizer, resolve_device(args.device))
@@ -135,16 +124,16 @@ def _eval_image_reward(args: argparse.Namespace) -> int:
 
 
 def _ref_images(args: argparse.Namespace) -> int:
+    from .devices import resolve_device
     from .evaluate.reference_images import generate_reference_images
     from .prompts import read_prompt_list
-    from .train import resolve_device
 
     prompts = [entry.prompt for entry in read_prompt_list(args.prompts).values()]
     written = generate_reference_images(args.sd, prompts, args.count, args.out, batch=args.batch, seed=args.seed, steps=args.steps,
                                         resolution=args.resolution, device=resolve_device(args.device), compile_unet=args.compile)
     log.info("%d reference images written, %d requested, in %s", written, args.count, args.out)
     if args.summary:
-        from .evaluate.views import write_json
+        from .atomic import write_json
 
         write_json({"folder": args.out, "count": args.count, "prompts": args.prompts, "seed": args.seed, "steps": args.steps,
                     "resolution": args.resolution, "sd": args.sd, "written_this_time": written}, args.summary)
@@ -154,9 +143,10 @@ def _ref_images(args: argparse.Namespace) -> int:
 def _fid(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from .atomic import write_json
+    from .devices import resolve_device
     from .evaluate.fid import compute_fid
-    from .evaluate.views import view_paths, write_json
-    from .train import resolve_device
+    from .evaluate.views import view_paths
 
     reference = sorted(Path(args.reference).glob("*.png"))
     generated = [path for folder in args.generated for path in view_paths(folder)]
@@ -179,7 +169,7 @@ def _figure(args: argparse.Namespace) -> int:
 def _build_extensions(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .render import build_cuda_extensions
+    from .scene.render import build_cuda_extensions
 
     message = build_cuda_extensions()
     log.info("%s", message)

@@ -46,3 +46,49 @@ def resolve_model(id_or_folder: str | os.PathLike, config_key: str, layout: str)
         f"once with `hf download {text}` on a machine with internet. "
         f"For offline tests, `segmentdreamer make-tiny-models DIR` writes tiny random-weight stand-ins."
     )
+
+
+class CorruptWeightsError(MissingWeightsError):
+    """A weight file is present but empty, truncated or not in the format its loader expects."""
+
+
+SAFETENSORS_MAX_HEADER = 100 * 2**20
+
+
+def check_safetensors(path: str | os.PathLike, config_key: str) -> None:
+    """Fail fast, naming ``config_key`` and the file, if ``path`` is not a complete safetensors file.
+
+    Reads only the header (8-byte length, JSON table of tensors with byte offsets) and compares the data it
+    describes with the file size: an empty, truncated or foreign file is named as such in milliseconds.
+    """
+    import json
+    import struct
+
+    path = Path(path)
+    size = path.stat().st_size
+    where = f"{config_key}: {path}"
+    if size < 8:
+        raise CorruptWeightsError(f"{where} is {'empty' if size == 0 else f'{size} bytes'}: not a safetensors file (a failed download?)")
+    with open(path, "rb") as handle:
+        (header_size,) = struct.unpack("<Q", handle.read(8))
+        if header_size > min(size - 8, SAFETENSORS_MAX_HEADER):
+            raise CorruptWeightsError(f"{where} is not a safetensors file (its first 8 bytes announce a {header_size}-byte "
+                                      f"header in a {size}-byte file): truncated or another format")
+        try:
+            header = json.loads(handle.read(header_size))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise CorruptWeightsError(f"{where} is not a safetensors file (its header is not JSON)") from None
+    ends = [entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__" and isinstance(entry, dict)]
+    needed = 8 + header_size + max(ends, default=0)
+    if needed > size:
+        raise CorruptWeightsError(f"{where} is truncated: {size} of its {needed} bytes are on disk (download it again)")
+
+
+def check_diffusers_weights(folder: Path, components: tuple[str, ...], config_key: str) -> None:
+    """Every ``*.safetensors`` of the given subfolders is complete; a subfolder without weights is named."""
+    for component in components:
+        files = sorted((folder / component).glob("*.safetensors"))
+        if not files and not list((folder / component).glob("*.bin")):
+            raise MissingWeightsError(f"{config_key}: {folder / component} holds no weights (*.safetensors or *.bin)")
+        for file in files:
+            check_safetensors(file, config_key)

@@ -1,4 +1,4 @@
-"""The 3DGS training loop shared by every method, so Table 1 compares losses and not pipelines (SPEC 6).
+"""The 3DGS training loop shared by every method, so Table 1 compares losses and not pipelines (docs/method.md, "Training recipe").
 
 ``Trainer(config, out_dir).run()`` trains one asset. Each iteration (``step``): sample B cameras, render
 each view on its own (own background and scale-noise draw), regularize, flip, encode with the VAE, call the
@@ -23,57 +23,31 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from . import densify
-from .atomic import atomic_target
-from .cameras import Cameras, TrainingCameraSampler
-from .config import ConfigError, TrainConfig, dump_config, to_dict
-from .gaussians import activate, from_points, load_ply, save_ply, sphere_points
-from .losses import LOSSES, BrightnessEqualizer, LossInput
+from .atomic import atomic_target, disk_report, exclusive_lock, write_json
+from .config import ConfigError, TrainConfig, dump_config, to_dict, validated
+from .devices import PRIOR_DTYPES, resolve_device
+from .divergence import TrainingDiverged, check_marker, health_problems, write_marker
+from .losses import LossInput, loss_class
+from .plan.layout import RUN_FILES
 from .prior import DiffusionPrior, view_conditioning
-from .render import render
+from .scene import densify
+from .scene.beg import BrightnessEqualizer
+from .scene.cameras import Cameras, TrainingCameraSampler
+from .scene.gaussians import activate, from_points, load_ply, save_ply, sphere_points
+from .scene.render import render
 
 log = logging.getLogger(__name__)
-CHECKPOINT = "checkpoints/last.pt"
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became non-finite; the last checkpoint on disk is still the last good state."""
+CHECKPOINT = RUN_FILES["checkpoint"]
 
 
 def build_loss(config: TrainConfig):
-    """The method's loss dataclass with the run's hyperparameters and seed."""
-    if config.method not in LOSSES:
-        raise ConfigError(f"method: unknown method {config.method!r} (known: {', '.join(sorted(LOSSES))})")
-    cls = LOSSES[config.method]
-    names = {f.name for f in dataclasses.fields(cls)}
-    for key in config.loss:
-        if key not in names or key == "seed":
-            raise ConfigError(f"loss.{key}: not a hyperparameter of {cls.__name__} (known: {', '.join(sorted(names - {'seed'}))})")
-    options = dict(config.loss)
-    if config.perp_neg and config.method == "sctd":
-        options.setdefault("noise_offset", 0.05)  # the official Perp-Neg path's offset
-    return cls(**options, seed=config.seed)
+    """The method's loss with the run's settings and seed (the registry imports its module on first use)."""
+    return loss_class(config.method)(**dataclasses.asdict(config.loss), seed=config.seed)
 
 
-PRIOR_DTYPES = {"auto": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
-
-
-def validate(config: TrainConfig) -> None:
-    """Checks the loader's types cannot express: enumerations and ranges, naming the key."""
-    choices = {"prior_dtype": (config.prior_dtype, tuple(PRIOR_DTYPES)), "densify.stats": (config.densify.stats, ("last_view", "all_views"))}
-    for key, (value, allowed) in choices.items():
-        if value not in allowed:
-            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
-    for key, value in {"iterations": config.iterations, "views": config.views, "resolution": config.resolution,
-                       "checkpoint_every": config.checkpoint_every, "log_every": config.log_every}.items():
-        if value < 1:
-            raise ConfigError(f"{key}: must be >= 1, got {value}")
-    if config.resolution % 8:
-        raise ConfigError(f"resolution: must be a multiple of 8 (the VAE's factor), got {config.resolution}")
-    if not config.prompt.strip():
-        raise ConfigError("prompt: empty")
-    if config.perp_neg and config.method == "cds":
-        raise ConfigError("perp_neg: CDS (Consistent3D) has no Perp-Neg form; set perp_neg: false for method cds")
+def uses_beg(config: TrainConfig) -> bool:
+    """``beg`` if the config sets it, else the method's default."""
+    return config.beg if config.beg is not None else type(config.loss).beg_default
 
 
 def total_variation(x: Tensor) -> Tensor:
@@ -89,24 +63,15 @@ def log_linear(first: float, last: float, step: int, total: int) -> float:
     return math.exp(math.log(first) * (1.0 - fraction) + math.log(last) * fraction)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device: {name!r} asked for, but no CUDA GPU is available (use device: cpu or auto)")
-    return device
-
-
 class Trainer:
     """Trains one asset; see the module docstring. ``prior`` may be passed in to share loaded weights."""
 
     def __init__(self, config: TrainConfig, out_dir: str | Path, prior: DiffusionPrior | None = None):
+        config = validated(config)  # a config built in Python gets the checks a file gets
         self.config, self.out = config, Path(out_dir)
-        validate(config)
         self.device = resolve_device(config.device)
         self.loss = build_loss(config)
-        self.beg = BrightnessEqualizer() if (config.beg if config.beg is not None else config.method == "gcs") else None
+        self.beg = BrightnessEqualizer() if uses_beg(config) else None
         self.prior = prior or DiffusionPrior.from_pretrained(config.models.sd, dtype=PRIOR_DTYPES[config.prior_dtype],
                                                              device=self.device, cache_dir=config.text_cache)
         if config.compile_prior and self.prior.device.type == "cuda" and prior is None:
@@ -120,6 +85,8 @@ class Trainer:
         self.densify_state = densify.initial_state(self.params["means"].shape[0], self.device)
         self.start_step, self.elapsed = 0, 0.0
         self._records: list[dict] = []
+        self._last_rgb: Tensor | None = None
+        self._last_checkpoint = 0
 
     # ------------------------------------------------------------------ setup
     def _initial_gaussians(self) -> torch.nn.ParameterDict:
@@ -183,6 +150,12 @@ class Trainer:
         out = self.loss(self.prior, LossInput(latents=latents, cond=cond, step=step, total_steps=cfg.iterations, images=images))
         total = out.loss + regularizer
         total.backward()
+        self._last_rgb = rgb.detach()
+        if cfg.divergence.on_nan == "skip" and not bool(torch.isfinite(total.detach())):  # one host read per iteration
+            for optimizer in self.optimizers.values():
+                optimizer.zero_grad(set_to_none=True)
+            return {"step": step, "loss": out.loss.detach(), "regularizer": regularizer.detach(), "skipped": 1,
+                    "num_gaussians": int(self.params["means"].shape[0]), "ms": 1000.0 * (time.perf_counter() - started)}
 
         self._densification_statistic(renders)
         self._clip_gradients(step)
@@ -229,13 +202,26 @@ class Trainer:
             values = torch.stack([self._records[i][k].float().reshape(()) for i, k in tensors]).cpu().tolist()
             for (i, k), value in zip(tensors, values):
                 self._records[i][k] = value
-        with open(self.out / "train_log.jsonl", "a", encoding="utf-8") as handle:
+        with open(self.out / RUN_FILES["train_log"], "a", encoding="utf-8") as handle:
             for record in self._records:
                 handle.write(json.dumps(record) + "\n")
-        bad = [r["step"] for r in self._records if not math.isfinite(r["loss"])]
+        bad = [r["step"] for r in self._records if not math.isfinite(r["loss"]) and not r.get("skipped")]
         self._records = []
         if bad:
-            raise TrainingDiverged(f"non-finite loss at iteration {bad[0]}; the last checkpoint ({self.out / CHECKPOINT}) is intact")
+            self._diverged(bad[0], f"non-finite loss at iteration {bad[0]}")
+
+    def _check_health(self, step: int) -> None:
+        """Stop if any parameter or the last renders are non-finite, or the Gaussians flew off (one host read)."""
+        problems = health_problems(self.params, self._last_rgb, self.config.divergence.max_position)
+        if problems:
+            self._diverged(step, f"after iteration {step}: " + "; ".join(problems))
+
+    def _diverged(self, step: int, what: str) -> None:
+        kept = f"the last finite checkpoint ({self.out / CHECKPOINT}, iteration {self._last_checkpoint}) is kept" \
+            if self._last_checkpoint else "no checkpoint was written"
+        message = f"training diverged: {what}; {kept}."
+        write_marker(self.out, step, message, to_dict(self.config))
+        raise TrainingDiverged(message)
 
     def checkpoint(self, next_step: int) -> None:
         """Write everything a bitwise resume needs, atomically (a kill mid-write keeps the old file)."""
@@ -251,8 +237,12 @@ class Trainer:
             "device_generator": self.device_generator.get_state(),
             "config": to_dict(self.config),
         }
-        with atomic_target(self.out / CHECKPOINT) as tmp:
-            torch.save(state, tmp)
+        try:
+            with atomic_target(self.out / CHECKPOINT) as tmp:
+                torch.save(state, tmp)
+        except (OSError, RuntimeError) as error:
+            raise OSError(f"cannot write the checkpoint {self.out / CHECKPOINT}: {disk_report(self.out)} ({error})") from error
+        self._last_checkpoint = next_step
 
     def resume(self) -> bool:
         """Load the last checkpoint if there is one made with this config; returns whether training resumes."""
@@ -263,6 +253,10 @@ class Trainer:
         if state["config"] != to_dict(self.config):
             log.warning("%s was written with other settings; training starts over", path)
             return False
+        problems = health_problems(state["params"], None, self.config.divergence.max_position)
+        if problems:
+            raise TrainingDiverged(f"{path} holds a diverged state ({'; '.join(problems)}); it is not resumed. "
+                                   f"Delete it to train this run from the start.")
         self.params = torch.nn.ParameterDict({k: torch.nn.Parameter(v.to(self.device)) for k, v in state["params"].items()})
         self.optimizers = self._make_optimizers()
         for name, optimizer in self.optimizers.items():
@@ -273,23 +267,33 @@ class Trainer:
         self.generator.set_state(state["generator"])
         self.device_generator.set_state(state["device_generator"])
         self.start_step, self.elapsed = state["step"], state["elapsed"]
+        self._last_checkpoint = self.start_step
         self._truncate_log(self.start_step)
         log.info("resuming %s at iteration %d", self.out, self.start_step)
         return True
 
     def _truncate_log(self, next_step: int) -> None:
-        path = self.out / "train_log.jsonl"
+        path = self.out / RUN_FILES["train_log"]
         if path.exists():
             kept = [line for line in path.read_text(encoding="utf-8").splitlines() if line and json.loads(line)["step"] < next_step]
             path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
     def run(self, resume: bool = False, stop_after: int | None = None) -> Path:
-        """Train to ``config.iterations`` (or stop after iteration ``stop_after``, for tests); returns the .ply path."""
-        cfg = self.config
+        """Train to ``config.iterations`` (or stop after iteration ``stop_after``, for tests); returns the .ply path.
+
+        Holds ``<out>/.lock`` while it runs: a second process training the same folder fails at once.
+        """
         self.out.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(self.out / ".lock"):
+            check_marker(self.out, to_dict(self.config))
+            return self._run(resume, stop_after)
+
+    def _run(self, resume: bool, stop_after: int | None) -> Path:
+        cfg = self.config
+        (self.out / RUN_FILES["finished"]).unlink(missing_ok=True)
         if not (resume and self.resume()):
-            (self.out / "train_log.jsonl").write_text("", encoding="utf-8")
-        dump_config(cfg, self.out / "resolved_config.yaml")
+            (self.out / RUN_FILES["train_log"]).write_text("", encoding="utf-8")
+        dump_config(cfg, self.out / RUN_FILES["resolved_config"])
         last = cfg.iterations if stop_after is None else min(cfg.iterations, stop_after + 1)
         progress = tqdm(range(self.start_step, last), initial=self.start_step, total=cfg.iterations, desc=f"{cfg.method} {cfg.prompt[:40]}",
                         dynamic_ncols=True, mininterval=2.0)
@@ -297,17 +301,29 @@ class Trainer:
         for step in progress:
             self._records.append(self.step(step))
             done = step + 1
-            if done % cfg.log_every == 0 or done == last:
+            at_checkpoint = done % cfg.checkpoint_every == 0 or done == last
+            if done % cfg.log_every == 0 or at_checkpoint:  # a checkpoint never gets ahead of the log
                 self._flush_log()
                 progress.set_postfix(gaussians=int(self.params["means"].shape[0]))
-            if done % cfg.checkpoint_every == 0 or done == last:
+            if at_checkpoint:
                 self.elapsed += time.perf_counter() - window_start
                 window_start = time.perf_counter()
+                self._check_health(step)
                 self.checkpoint(done)
         if last == cfg.iterations:
-            save_ply(self.params, self.out / "gaussians.ply")
-            timing = {"seconds": self.elapsed, "minutes": self.elapsed / 60.0, "iterations": cfg.iterations,
-                      "ms_per_iteration": 1000.0 * self.elapsed / max(cfg.iterations, 1), "device": str(self.device),
-                      "gpu": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else None}
-            (self.out / "timing.json").write_text(json.dumps(timing, indent=2), encoding="utf-8")
-        return self.out / "gaussians.ply"
+            self._check_health(cfg.iterations - 1)
+            self._write_outputs()
+        return self.out / RUN_FILES["ply"]
+
+    def _write_outputs(self) -> None:
+        """The .ply, timing.json and, last, finished.json (the marker the evaluation rules require)."""
+        cfg = self.config
+        save_ply(self.params, self.out / RUN_FILES["ply"])
+        timing = {"seconds": self.elapsed, "minutes": self.elapsed / 60.0, "iterations": cfg.iterations,
+                  "ms_per_iteration": 1000.0 * self.elapsed / max(cfg.iterations, 1), "device": str(self.device),
+                  "gpu": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else None}
+        write_json(timing, self.out / RUN_FILES["timing"])
+        skipped = sum(1 for line in (self.out / RUN_FILES["train_log"]).read_text(encoding="utf-8").splitlines()
+                      if '"skipped": 1' in line)
+        write_json({"iterations": cfg.iterations, "gaussians": int(self.params["means"].shape[0]), "finite": True,
+                    "skipped_iterations": skipped}, self.out / RUN_FILES["finished"])

@@ -36,7 +36,7 @@ def toy_cond_perp_neg():
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> Path:
     """Tiny random-weight models, built once per test session (or reused from SEGMENTDREAMER_TINY_MODELS)."""
-    from segmentdreamer.tiny_models import make_tiny_models
+    from segmentdreamer.testing.tiny_models import make_tiny_models
 
     given = os.environ.get("SEGMENTDREAMER_TINY_MODELS")
     if given and (Path(given) / "sd" / "model_index.json").exists():

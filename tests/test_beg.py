@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from segmentdreamer.losses import BrightnessEqualizer
+from segmentdreamer.scene.beg import BrightnessEqualizer
 
 
 def views(levels, size=8, black_fraction=0.0):

@@ -1,9 +1,9 @@
-"""The training camera sampler of SPEC 7."""
+"""The training camera sampler of docs/method.md, "Cameras, init and renders"."""
 
 import torch
 
-from segmentdreamer.cameras import TrainingCameraSampler
 from segmentdreamer.config import CameraConfig
+from segmentdreamer.scene.cameras import TrainingCameraSampler
 
 
 def eyes_of(cameras):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from segmentdreamer.evaluate.clip_score import ClipScorer
-from segmentdreamer.evaluate.views import score_views
+from segmentdreamer.evaluate.views import mark_views_complete, score_views
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +40,12 @@ def test_score_views_reads_a_render_folder(scorer, tmp_path):
 
     for i in range(3):
         iio.imwrite(tmp_path / f"view_{i:03d}.png", np.full((32, 32, 3), 40 * i, dtype=np.uint8))
+    with pytest.raises(FileNotFoundError, match="complete.json"):  # a folder no render finished is never scored
+        score_views(scorer, tmp_path, "a corgi")
+    mark_views_complete(tmp_path, 3)
     record = score_views(scorer, tmp_path, "a corgi")
     assert len(record["scores"]) == 3 and record["mean"] == pytest.approx(float(np.mean(record["scores"])))
-    with pytest.raises(FileNotFoundError, match="segmentdreamer render"):
+    with pytest.raises(FileNotFoundError, match="the render job did not finish"):
         score_views(scorer, tmp_path / "empty", "a corgi")
 
 
@@ -57,6 +60,7 @@ def test_cli_eval_clip(tiny_models, tmp_path):
     views.mkdir()
     for i in range(2):
         iio.imwrite(views / f"view_{i:03d}.png", np.full((32, 32, 3), 100 + i, dtype=np.uint8))
+    mark_views_complete(views, 2)
     prompts = tmp_path / "p.tsv"
     prompts.write_text("prompt_id\tprompt\tinit_prompt\ncrown\tA DSLR photo of the Imperial State Crown of England\ta crown.\n")
     args = ["eval-clip", "--views", str(views), "--prompts", str(prompts), "--prompt-id", "crown", "--clip", str(tiny_models / "clip"),

@@ -1,4 +1,4 @@
-"""View-dependent prompts, CFG and Perp-Neg (SPEC 4)."""
+"""View-dependent prompts, CFG and Perp-Neg (docs/method.md, "Notation")."""
 
 import math
 

@@ -1,13 +1,13 @@
-"""Clone / split / prune / opacity reset with SPEC 6's numbers, and the Adam-state surgery."""
+"""Clone / split / prune / opacity reset with docs/method.md, "Training recipe"'s numbers, and the Adam-state surgery."""
 
 import math
 
 import pytest
 import torch
 
-from segmentdreamer import densify
 from segmentdreamer.config import DensifyConfig
-from segmentdreamer.gaussians import from_points
+from segmentdreamer.scene import densify
+from segmentdreamer.scene.gaussians import from_points
 
 
 def setup(count=6):

@@ -6,7 +6,9 @@ import pytest
 import yaml
 
 from segmentdreamer.config import ConfigError, TrainConfig, from_dict
-from segmentdreamer.experiment import Run, deep_merge, grid_variant_name, load_experiment
+from segmentdreamer.plan.experiment import load_experiment
+from segmentdreamer.plan.runs import Run
+from segmentdreamer.plan.variants import deep_merge, grid_variant_name
 from segmentdreamer.prompts import PromptListError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +82,7 @@ def test_deep_merge_copies_and_replaces_lists():
     ("patch", "message"),
     [
         ({"table1": {"variants": ["sctd", "nope"]}}, r"table1.variants\[1\]: unknown variant 'nope'"),
-        ({"variants": {"sctd": {"method": "sctd", "loss": {"segmnts": 5}}}}, r"loss.segmnts: not a hyperparameter"),
+        ({"variants": {"sctd": {"method": "sctd", "loss": {"segmnts": 5}}}}, r"loss.segmnts: unknown key"),
         ({"train": {"iterations": -3}}, r"iterations"),
         ({"prompt_sets": {"mine": "prompts/absent.tsv"}}, r"prompt_sets.mine: prompt file 'prompts/absent.tsv' does not exist"),
         ({"prompt_overrides": {"gallery": {"hulkk": {"perp_neg": True}}}}, r"prompt_overrides.gallery.hulkk: no such prompt_id"),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from segmentdreamer.gaussians import SH_C0, activate, from_points, load_ply, save_ply, sphere_points
+from segmentdreamer.scene.gaussians import SH_C0, activate, from_points, load_ply, save_ply, sphere_points
 
 
 def test_from_points_uses_3nn_scale_and_recipe_defaults():

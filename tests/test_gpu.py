@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from segmentdreamer.losses import LOSSES, LossInput
+from segmentdreamer.losses import LOSSES, LossInput, loss_class
 from segmentdreamer.prior import DiffusionPrior, view_conditioning
 from tests.reference import ToyPrior, toy_embeddings
 
@@ -15,7 +15,7 @@ def test_losses_in_fp16_on_cuda(tiny_models, name):
     prior = DiffusionPrior.from_pretrained(tiny_models / "sd", device="cuda")
     assert prior.dtype == torch.float16
     cond = view_conditioning(prior.prompt_embeddings("a corgi"), torch.tensor([0.0, 90.0, 180.0, -90.0]))
-    loss = LOSSES[name](seed=0)
+    loss = loss_class(name)(seed=0)
     for step in range(3):
         images = torch.rand((4, 3, 64, 64), device="cuda", requires_grad=True)
         z0 = prior.encode(images, torch.Generator("cuda").manual_seed(step))
@@ -36,7 +36,7 @@ def test_cuda_and_cpu_draw_the_same_randomness(name):
         cond = view_conditioning(type(emb)(**{k: v.to(device) for k, v in vars(emb).items()}), torch.tensor([0.0, 45.0, 200.0]))
         z0 = torch.randn((3, 4, 6, 6), generator=torch.Generator().manual_seed(0), dtype=torch.float64).to(device).requires_grad_()
         images = torch.rand((3, 3, 48, 48), generator=torch.Generator().manual_seed(1), dtype=torch.float64).to(device)
-        out = LOSSES[name](seed=2)(toy, LossInput(latents=z0, cond=cond, step=10, total_steps=100, images=images))
+        out = loss_class(name)(seed=2)(toy, LossInput(latents=z0, cond=cond, step=10, total_steps=100, images=images))
         out.loss.backward()
         grads.append(z0.grad.cpu())
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-9, atol=1e-12)
@@ -74,7 +74,7 @@ def test_trainer_on_cuda_with_gsplat(tiny_models, tmp_path):
 
 
 def test_build_extensions_reports_a_ready_gsplat():
-    from segmentdreamer.render import build_cuda_extensions
+    from segmentdreamer.scene.render import build_cuda_extensions
 
     assert "gsplat CUDA extension ready" in build_cuda_extensions()
 
@@ -118,7 +118,7 @@ def test_compiled_unet_gives_the_eager_gradient(eager_and_compiled, name):
         cond = view_conditioning(prior.prompt_embeddings("a corgi"), torch.tensor([0.0, 90.0, 180.0, -90.0]))
         z0 = torch.randn((4, 4, 8, 8), generator=torch.Generator().manual_seed(0)).to("cuda", torch.float16).requires_grad_()
         images = torch.rand((4, 3, 64, 64), generator=torch.Generator().manual_seed(1)).cuda()
-        out = LOSSES[name](seed=3)(prior, LossInput(latents=z0, cond=cond, step=2000, total_steps=5000, images=images))
+        out = loss_class(name)(seed=3)(prior, LossInput(latents=z0, cond=cond, step=2000, total_steps=5000, images=images))
         out.loss.backward()
         grads.append(z0.grad.float())
     # fp16 kernels differ between the paths (conv algorithms, fusion) by ~1e-3 of eps, which a loss multiplies by

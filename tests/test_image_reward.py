@@ -15,7 +15,7 @@ from segmentdreamer.evaluate.image_reward import (
     official_to_ours,
     ours_to_official,
 )
-from segmentdreamer.evaluate.views import score_views
+from segmentdreamer.evaluate.views import mark_views_complete, score_views
 from segmentdreamer.models import MissingWeightsError
 
 FIXTURES = Path(__file__).parent / "data" / "image_reward"
@@ -93,6 +93,7 @@ def test_missing_files_name_the_config_key(tmp_path):
 def test_score_views_gives_the_per_run_record(tiny_scorer, tmp_path):
     for index in range(3):
         iio.imwrite(tmp_path / f"view_{index:03d}.png", np.full((32, 32, 3), 40 * index, dtype=np.uint8))
+    mark_views_complete(tmp_path, 3)
     record = score_views(tiny_scorer, tmp_path, "an imperial crown", batch=2)
     assert record["views"] == ["view_000.png", "view_001.png", "view_002.png"]
     assert record["mean"] == pytest.approx(np.mean(record["scores"]))

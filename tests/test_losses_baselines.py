@@ -1,4 +1,4 @@
-"""SDS, ISM, CDS and GCS against re-derivations of SPEC 5 with the toy predictor (acceptance 3, 4)."""
+"""SDS, ISM, CDS and GCS against re-derivations of docs/method.md, "Losses" with the toy predictor (acceptance 3, 4)."""
 
 import math
 

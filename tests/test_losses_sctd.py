@@ -1,4 +1,4 @@
-"""SCTD against a re-derivation of SPEC 5 with the toy predictor (acceptance 3, 4)."""
+"""SCTD against a re-derivation of docs/method.md, "Losses" with the toy predictor (acceptance 3, 4)."""
 
 import pytest
 import torch
@@ -21,7 +21,7 @@ def run(loss, toy, cond, step=2000, seed=0):
 
 
 def expected_terms(toy, loss, z0, cond, t, s, s_m):
-    """A, B, C, z_sm and z~_t of SPEC 5 steps 3-6, written out."""
+    """A, B, C, z_sm and z~_t of docs/method.md, "SCTD" steps 3-6, written out."""
     z0 = z0.detach()
     z_sm = a(s_m) * z0 + sig(s_m) * loss.fixed_noise
     two_step = t >= loss.t_tau if loss.inversion_threshold == "ge" else t > loss.t_tau

@@ -160,7 +160,7 @@ def test_points_to_gaussians_transform():
     assert offsets[:, 0].norm(dim=-1).max() <= 0.05 + 1e-6
     torch.testing.assert_close(torch.sigmoid(params["opacities"].detach()), torch.full((81920,), 0.1))
     torch.testing.assert_close(params["quats"].detach(), torch.tensor([[1.0, 0, 0, 0]]).expand(81920, 4))
-    from segmentdreamer.gaussians import nearest_neighbour_scale
+    from segmentdreamer.scene.gaussians import nearest_neighbour_scale
 
     expected = torch.from_numpy(nearest_neighbour_scale(means.double().numpy())).float()
     torch.testing.assert_close(params["scales"].detach()[:, 0].exp(), expected, rtol=1e-5, atol=1e-7)
@@ -168,7 +168,7 @@ def test_points_to_gaussians_transform():
 
 def test_cli_init_sphere_and_pointe_with_cache(tiny_models, tmp_path):
     from segmentdreamer.cli import main
-    from segmentdreamer.gaussians import load_ply
+    from segmentdreamer.scene.gaussians import load_ply
 
     prompts = tmp_path / "p.tsv"
     prompts.write_text("prompt_id\tprompt\tinit_prompt\tseed\ncorgi\tA DSLR photo of a \"corgi\"; rm -rf /\ta dog.\t3\n")

@@ -1,4 +1,13 @@
-"""Reference images: deterministic per index, batched, resumable (existing files are skipped)."""
+"""Reference images: deterministic per index, batched, resumable (existing files are skipped).
+
+Image k uses its own seed, so it does not depend on which images share its batch, up to float rounding:
+on a CPU a batch of 2 and a batch of 1 run different matrix-product blockings, and a pixel can land one
+level (1/255) apart. The tests hold the generator to that: exact bytes for the same batching, at most one
+level per pixel (and rarely) across batchings.
+"""
+
+import imageio.v3 as iio
+import numpy as np
 
 from segmentdreamer.cli import main
 from segmentdreamer.evaluate.reference_images import generate_reference_images, missing_indices
@@ -15,8 +24,13 @@ def test_writes_resumes_and_reproduces(tiny_models, tmp_path):
     (out / "ref_000003.png").unlink()
     assert missing_indices(out, 5) == [3]
     assert generate_reference_images(tiny_models / "sd", ["a corgi", "a crown"], **kwargs) == 1  # only the missing one
-    assert (out / "ref_000003.png").read_bytes() == before["ref_000003.png"]  # image 3 does not depend on the batch
+    alone, batched = (iio.imread(out / "ref_000003.png").astype(int), iio.imread(before["ref_000003.png"]).astype(int))
+    assert np.abs(alone - batched).max() <= 1 and (alone != batched).mean() < 0.01  # same image, up to rounding
+    assert np.abs(alone - iio.imread(before["ref_000002.png"]).astype(int)).mean() > 1  # and not another one
     assert generate_reference_images(tiny_models / "sd", ["a corgi", "a crown"], **kwargs) == 0
+    again = tmp_path / "again"
+    generate_reference_images(tiny_models / "sd", ["a corgi", "a crown"], **{**kwargs, "out_dir": again})
+    assert all((again / name).read_bytes() == data for name, data in before.items())  # same batching: same bytes
 
 
 def test_cli(tiny_models, tmp_path):

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from segmentdreamer.cameras import evaluation_ring, intrinsics, look_at_c2w
-from segmentdreamer.render import _composite_torch, normalized_disparity, project, render
+from segmentdreamer.scene.cameras import evaluation_ring, intrinsics, look_at_c2w
+from segmentdreamer.scene.render import _composite_torch, normalized_disparity, project, render
 
 W = H = 32
 

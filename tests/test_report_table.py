@@ -6,10 +6,10 @@ import re
 from segmentdreamer.report.table import PAPER, Table, ranks
 
 ROWS = [
-    {"method": "sds", "clip": 28.0, "ir": -0.01, "time": 20.0, "fid": 140.0},
-    {"method": "ism", "clip": 30.0, "ir": 0.01, "time": 25.0, "fid": None},
-    {"method": "cds", "clip": 30.0, "ir": float("nan"), "time": 30.0, "fid": 120.0},
-    {"method": "sctd", "clip": 31.0, "ir": 0.02, "time": 20.0, "fid": 110.0},
+    {"method": "sds", "name": "DreamFusion (SDS)", "clip": 28.0, "ir": -0.01, "time": 20.0, "fid": 140.0},
+    {"method": "ism", "name": "LucidDreamer (ISM)", "clip": 30.0, "ir": 0.01, "time": 25.0, "fid": None},
+    {"method": "cds", "name": "Consistent3D (CDS)", "clip": 30.0, "ir": float("nan"), "time": 30.0, "fid": 120.0},
+    {"method": "sctd", "name": "SegmentDreamer (SCTD)", "clip": 31.0, "ir": 0.02, "time": 20.0, "fid": 110.0},
 ]
 
 

@@ -22,6 +22,7 @@ def manifest(tmp_path):
         methods[method] = {
             "clip": [write(run / "clip.json", {"mean": c, "scores": [c] * 8}) for run, c in zip(runs, clips)],
             "timing": [write(run / "timing.json", {"minutes": m}) for run, m in zip(runs, minutes)],
+            "display_name": {"sctd": "SegmentDreamer (SCTD)", "sds": "DreamFusion (SDS)"}[method],
             "fid": write(tmp_path / method / "fid.json", {"value": 110.0 if method == "sctd" else 140.0, "implementation": "TINY",
                                                          "reference_images": 16, "generated_images": 16}),
         }
@@ -34,7 +35,7 @@ def manifest(tmp_path):
 def test_aggregate_means_and_missing_ir(manifest):
     rows, facts = aggregate(manifest[1])
     sctd = next(r for r in rows if r["method"] == "sctd")
-    assert sctd == {"method": "sctd", "clip": 30.5, "ir": None, "time": 8.0, "fid": 110.0}
+    assert sctd == {"method": "sctd", "name": "SegmentDreamer (SCTD)", "clip": 30.5, "ir": None, "time": 8.0, "fid": 110.0}
     assert facts["runs"] == {"sctd": 2, "sds": 2} and facts["views"] == {8}
 
 

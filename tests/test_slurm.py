@@ -1,5 +1,5 @@
 """The workflow on a real single-node SLURM (Debian's slurm-wlm): munged, slurmctld and slurmd started by
-this test on loopback, the smoke config's Table 1 submitted through workflow/profiles/slurm (with
+this test on loopback, the smoke config's Table 1 submitted through profiles/slurm (with
 CPU-only overrides), every job checked to have gone through sbatch, then the daemons stopped by pid."""
 
 import os
@@ -98,8 +98,8 @@ def slurm(tmp_path_factory):
 
 
 def cpu_only_profile(folder: Path) -> Path:
-    """workflow/profiles/slurm with this machine's overrides: no account, the cpu partition, no GPUs."""
-    profile = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())
+    """profiles/slurm with this machine's overrides: no account, the cpu partition, no GPUs."""
+    profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
     profile.update({"jobs": 2, "slurm-no-account": True, "slurm-status-command": "squeue", "latency-wait": 10, "retries": 0,
                     "slurm-init-seconds-before-status-checks": 1, "slurm-logdir": str(folder / "slurm-logs"),
                     "slurm-keep-successful-logs": True})
@@ -120,7 +120,7 @@ def test_smoke_table1_runs_through_sbatch(slurm, tmp_path):
     env = {**env, "PATH": f"{BIN}{os.pathsep}{env['PATH']}"}
     start = time.perf_counter()
     target = results / "table1" / "one.csv"  # only the new set's Table 1 (the smoke set stays in the config)
-    run = subprocess.run([str(BIN / "snakemake"), str(target), "--profile", str(cpu_only_profile(folder)),
+    run = subprocess.run([str(BIN / "snakemake"), str(target), "--workflow-profile", str(cpu_only_profile(folder)),
                           "--configfile", "workflow/smoke.yaml", "--config", f'pathvars={{"results": "{results}"}}',
                           f'prompt_sets={{"one": "{prompts}"}}', 'table1={"variants": ["sctd", "gcs"]}'], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=1500)

@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from segmentdreamer.losses import LOSSES, LossInput
+from segmentdreamer.losses import LOSSES, LossInput, loss_class
 from segmentdreamer.models import MissingWeightsError, resolve_model
 from segmentdreamer.prior import DiffusionPrior, view_conditioning
 
@@ -39,7 +39,7 @@ def test_make_tiny_models_cli_output_loads_through_from_pretrained(tmp_path):
 
 
 def test_tiny_models_are_deterministic(tmp_path, tiny_models):
-    from segmentdreamer.tiny_models import make_tiny_stable_diffusion
+    from segmentdreamer.testing.tiny_models import make_tiny_stable_diffusion
 
     make_tiny_stable_diffusion(tmp_path / "sd")
     for part in ("unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"):
@@ -130,7 +130,7 @@ def test_every_loss_on_real_latents(tiny_prior, name, perp_neg):
     cond = view_conditioning(tiny_prior.prompt_embeddings("a corgi"), torch.tensor([0.0, 90.0, 180.0, -90.0]), perp_neg=perp_neg)
 
     def one_run():
-        loss = LOSSES[name](seed=1)
+        loss = loss_class(name)(seed=1)
         grads = []
         for step in range(3):
             images = rendered_views(step)

@@ -6,9 +6,9 @@ import json
 import pytest
 import torch
 
-from segmentdreamer.config import ConfigError, DensifyConfig, TrainConfig, dump_config, load_config
-from segmentdreamer.gaussians import load_ply
-from segmentdreamer.losses import LOSSES, LossOut
+from segmentdreamer.config import ConfigError, DensifyConfig, OptimConfig, TrainConfig, dump_config, load_config
+from segmentdreamer.losses import LOSSES, LossOut, SCTDSettings
+from segmentdreamer.scene.gaussians import load_ply
 from segmentdreamer.train import CHECKPOINT, Trainer, TrainingDiverged
 
 
@@ -28,7 +28,7 @@ def read_log(out):
 
 @pytest.mark.parametrize("method", sorted(LOSSES))
 def test_every_loss_trains(config, tiny_prior, tmp_path, method):
-    config.method = method
+    config = dataclasses.replace(config, method=method, loss=None)
     trainer = Trainer(config, tmp_path, prior=tiny_prior)
     ply = trainer.run()
     log = read_log(tmp_path)
@@ -61,7 +61,7 @@ def test_resume_is_bitwise_identical(config, tiny_prior, tmp_path):
 def test_a_checkpoint_made_with_other_settings_is_not_resumed(config, tiny_prior, tmp_path):
     config.iterations = 12
     Trainer(config, tmp_path, prior=tiny_prior).run(stop_after=9)
-    changed = dataclasses.replace(config, loss={"guidance_scale": 20.0})
+    changed = dataclasses.replace(config, loss=SCTDSettings(guidance_scale=20.0))
     trainer = Trainer(changed, tmp_path, prior=tiny_prior)
     assert trainer.resume() is False and trainer.start_step == 0
     assert Trainer(config, tmp_path, prior=tiny_prior).resume() is True
@@ -100,15 +100,17 @@ def test_non_finite_loss_stops_with_a_clear_error(config, tiny_prior, tmp_path):
 @pytest.mark.parametrize(
     "change,message",
     [
-        ({"method": "dreamfusion"}, "method: unknown method"),
+        ({"method": "dreamfusion", "loss": None}, "method: unknown method"),
         ({"loss": {"segmentaton": "mono"}}, "loss.segmentaton"),
         ({"init": "/nonexistent/init.ply"}, "init:"),
-        ({"device": "cuda:0"} if not torch.cuda.is_available() else {"method": "x"}, "device|method"),
+        ({"device": "cuda:0"} if not torch.cuda.is_available() else {"device": "gpu"}, "device"),
         ({"prior_dtype": "fp8"}, "prior_dtype: 'fp8' is not one of"),
         ({"densify": DensifyConfig(stats="every_view")}, "densify.stats"),
         ({"resolution": 60}, "resolution: must be a multiple of 8"),
         ({"prompt": "  "}, "prompt: empty"),
-        ({"method": "cds", "perp_neg": True}, "perp_neg: CDS"),
+        ({"method": "cds", "loss": None, "perp_neg": True}, r"perp_neg: Consistent3D \(CDS\) has no Perp-Neg"),
+        ({"method": "sds"}, "loss: holds the settings of 'sctd' but method is 'sds'"),
+        ({"method": "sds", "loss": None, "optim": dataclasses.replace(OptimConfig(), means_lr=(0.0, 0.0))}, r"optim.means_lr\[0\]: must be > 0"),
     ],
 )
 def test_bad_settings_fail_naming_the_key(config, tiny_prior, tmp_path, change, message):
@@ -121,7 +123,7 @@ def test_yaml_errors_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match=r"densify\.grad_treshold: unknown key"):
         load_config(tmp_path / "a.yaml")
     (tmp_path / "b.yaml").write_text("iterations: many\n")
-    with pytest.raises(ConfigError, match="iterations: expected int"):
+    with pytest.raises(ConfigError, match="iterations: expected an integer, got 'many'"):
         load_config(tmp_path / "b.yaml")
     (tmp_path / "c.yaml").write_text("cameras: {radius_range: [1, 2, 3]}\n")
     with pytest.raises(ConfigError, match=r"cameras\.radius_range"):

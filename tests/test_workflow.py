@@ -162,7 +162,7 @@ def test_smoke_report_and_incremental_prompt_list(smoke_run, tmp_path):
 
 
 def test_slurm_profile_plans_the_paper_dag_with_gpu_requests():
-    plan = snakemake("--profile", "workflow/profiles/slurm", "-n", "--config", 'pathvars={"results": "results/dryrun-paper"}')
+    plan = snakemake("--workflow-profile", "profiles/slurm", "-n", "--config", 'pathvars={"results": "results/dryrun-paper"}')
     assert plan.returncode == 0, plan.stderr[-3000:]
     assert job_counts(plan.stdout)["train"] == 233
     train = plan.stdout.split("rule train:")[1].split("\n\n")[0]

@@ -1,1 +1,1 @@
-"""Evaluation of rendered assets (SPEC 8): CLIP-L score, ImageReward, FID and its Stable Diffusion reference set."""
+"""Evaluation of rendered assets (docs/method.md, "Evaluation"): CLIP-L score, ImageReward, FID and its Stable Diffusion reference set."""

@@ -1,4 +1,4 @@
-"""CLIP score: 100 x cos(image features, prompt features) per view with CLIP ViT-L/14 (SPEC 8).
+"""CLIP score: 100 x cos(image features, prompt features) per view with CLIP ViT-L/14 (docs/method.md, "Evaluation").
 
 Weights: a transformers-layout folder (``openai/clip-vit-large-patch14``) named by ``models.clip``.
 Images go through the model's own ``CLIPImageProcessor`` (resize, centre crop, CLIP normalisation):

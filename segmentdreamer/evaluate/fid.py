@@ -1,4 +1,4 @@
-"""FID between a method's renders and a reference set (SPEC 8), with one declared implementation.
+"""FID between a method's renders and a reference set (docs/method.md, "Evaluation"), with one declared implementation.
 
 Implementation: torchmetrics' ``FrechetInceptionDistance`` on torch-fidelity's InceptionV3
 ("inception-v3-compat", 2048-d pool features; weights from ``models.inception``, never downloaded).

@@ -1,4 +1,4 @@
-"""ImageReward v1.0 (Xu et al. 2023), the human-preference score of Table 1's "IR" column (SPEC 8).
+"""ImageReward v1.0 (Xu et al. 2023), the human-preference score of Table 1's "IR" column (docs/method.md, "Evaluation").
 
 The model is BLIP's ViT-L/16 image encoder (224 px), a BERT text encoder whose layers cross-attend to the
 image tokens, and an MLP head on the text [CLS] feature; the head's output is normalised with the

@@ -1,4 +1,4 @@
-"""The FID reference set: Stable Diffusion 2.1 images of a prompt list (SPEC 8; paper: 50,000).
+"""The FID reference set: Stable Diffusion 2.1 images of a prompt list (docs/method.md, "Evaluation"; paper: 50,000).
 
 Image k uses prompt k mod P and its own seed (seed + k), so every image is reproducible on its own and
 the set can be made in any order, in batches, and resumed: files already on disk are skipped.

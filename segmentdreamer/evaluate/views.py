@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from ..plan.layout import VIEWS_COMPLETE
 
 
 class ViewScorer(Protocol):
@@ -29,11 +30,30 @@ def check_image_range(images: Tensor | np.ndarray) -> None:
         raise ValueError(f"float images must lie in [0, 1] (got [{low:.3g}, {high:.3g}]); pass uint8 for 0..255 images")
 
 
+def mark_views_complete(views_dir: str | Path, views: int, **facts) -> None:
+    """Write ``complete.json`` (the view count and any facts) into a render folder: the last file a render writes."""
+    from ..atomic import write_json
+
+    write_json({"views": views, **facts}, Path(views_dir) / VIEWS_COMPLETE)
+
+
 def view_paths(views_dir: str | Path) -> list[Path]:
-    """The ``view_*.png`` files of a render folder, in view order; raises if there are none."""
-    paths = sorted(Path(views_dir).glob("view_*.png"))
-    if not paths:
-        raise FileNotFoundError(f"{views_dir}: no view_*.png (run `segmentdreamer render` first)")
+    """The ``view_*.png`` files of a finished render folder, in view order.
+
+    Raises FileNotFoundError for a folder that a render did not finish (no ``complete.json``, or fewer
+    views than it records): an emptied or half-written folder is never scored.
+    """
+    import json
+
+    folder = Path(views_dir)
+    marker = folder / VIEWS_COMPLETE
+    if not marker.is_file():
+        raise FileNotFoundError(f"{folder}: no {VIEWS_COMPLETE}: the render job did not finish here "
+                                "(rerun it: snakemake --forcerun render, or `segmentdreamer render`)")
+    paths = sorted(folder.glob("view_*.png"))
+    expected = json.loads(marker.read_text(encoding="utf-8"))["views"]
+    if len(paths) != expected:
+        raise FileNotFoundError(f"{folder}: {len(paths)} view_*.png but the render wrote {expected}: rerun the render job")
     return paths
 
 
@@ -48,11 +68,3 @@ def score_views(scorer: ViewScorer, views_dir: str | Path, prompt: str, batch: i
         images = np.stack([iio.imread(p)[..., :3] for p in paths[start : start + batch]])
         scores.extend(scorer.score(images, prompt).tolist())
     return {"prompt": prompt, "views": [p.name for p in paths], "scores": scores, "mean": float(np.mean(scores))}
-
-
-def write_json(record: dict, path: str | Path) -> None:
-    """``record`` as indented UTF-8 JSON (prompts keep their unicode), parent folders created."""
-    from ..atomic import atomic_target
-
-    with atomic_target(path) as tmp:
-        Path(tmp).write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Point-E's Gaussian diffusion: schedules, data scaling and the x0 prediction (SPEC 11).
+"""Point-E's Gaussian diffusion: schedules, data scaling and the x0 prediction (docs/method.md, "Point-E").
 
 1024 discrete steps; the base uses the cosine schedule (offset 0.008, betas capped at 0.999), the
 upsampler linear betas (1000/1024) x (1e-4 .. 0.02). Data live in a scaled space: xyz x 2,

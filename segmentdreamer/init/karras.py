@@ -1,4 +1,4 @@
-"""The Karras et al. (2022) sampler with Heun steps, as Point-E runs it (SPEC 7, 11).
+"""The Karras et al. (2022) sampler with Heun steps, as Point-E runs it (docs/method.md, "Cameras, init and renders" and "Point-E").
 
 A *denoiser* maps (x [B, C, N], sigma [B]) to the predicted clean data x0 [B, C, N]. Guidance acts on
 x0: the denoiser is called once on [x; x] with the conditional and unconditional inputs stacked, and

@@ -7,7 +7,7 @@ Users put the official checkpoints in one folder (config key ``models.pointe``):
 
 and CLIP ViT-L/14 for the text (``models.pointe_clip``): an open_clip ``ViT-L-14`` state dict such as
 ``open_clip_pytorch_model.bin`` of ``timm/vit_large_patch14_clip_224.openai`` (the same network Point-E
-loads from OpenAI). Sampling follows SPEC 7: Karras Heun, 64 steps each stage, sigma_min 1e-3,
+loads from OpenAI). Sampling follows docs/method.md, "Cameras, init and renders": Karras Heun, 64 steps each stage, sigma_min 1e-3,
 sigma_max 120 / 160, s_churn 3 / 0, CFG 3.0 on the base's x0, the upsampler unguided.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..models import MissingWeightsError
+from ..models import CorruptWeightsError, MissingWeightsError
 from .diffusion import PointDiffusion, unscale_points
 from .karras import guided, heun_sample
 from .transformer import TextPointTransformer, UpsamplePointTransformer, config_from_state_dict
@@ -41,6 +41,15 @@ class PointESampling:
     upsample_churn: float = 0.0
     guidance_scale: float = 3.0
     rho: float = 7.0
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A Point-E state dict; an unreadable file (empty, truncated, not a checkpoint) is named with its key."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - torch raises several types for a damaged file
+        raise CorruptWeightsError(f"models.pointe: {path} cannot be read as a PyTorch checkpoint ({type(error).__name__}: "
+                                  f"{str(error)[:200]}): truncated or another file? Download it again.") from None
 
 
 def checkpoint_paths(folder: str | Path) -> dict[str, Path]:
@@ -88,7 +97,7 @@ class PointE:
     def from_folder(cls, folder: str | Path, clip_weights: str | Path, device: str | torch.device = "cpu") -> PointE:
         """Official checkpoints have 8 heads; an ``architecture.json`` ({"heads": n}) beside them says otherwise."""
         paths = checkpoint_paths(folder)
-        states = {stage: torch.load(path, map_location="cpu", weights_only=True) for stage, path in paths.items()}
+        states = {stage: load_checkpoint(path) for stage, path in paths.items()}
         architecture = Path(folder).expanduser() / "architecture.json"
         heads = json.loads(architecture.read_text())["heads"] if architecture.is_file() else 8
         base = TextPointTransformer(config_from_state_dict(states["base"], heads))

@@ -1,4 +1,4 @@
-"""Point cloud -> initial Gaussians (SPEC 7).
+"""Point cloud -> initial Gaussians (docs/method.md, "Cameras, init and renders").
 
 The 4096 Point-E points are moved into the trainer's frame (y -> -y, z -> z + 0.15), then ONE set of 20
 offsets (radius U(0, 0.05), polar U(0, pi), azimuth U(0, 2 pi)) is added to every point: 81,920
@@ -12,7 +12,7 @@ import math
 import torch
 from torch import Tensor
 
-from ..gaussians import from_points
+from ..scene.gaussians import from_points
 
 
 def ball_offsets(count: int, radius: float, generator: torch.Generator) -> Tensor:

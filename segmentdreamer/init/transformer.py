@@ -1,4 +1,4 @@
-"""Point-E's point-cloud diffusion transformers, with the official module names (SPEC 11).
+"""Point-E's point-cloud diffusion transformers, with the official module names (docs/method.md, "Point-E").
 
 Two models share one backbone; their state dicts load the official checkpoints with ``strict=True``:
 

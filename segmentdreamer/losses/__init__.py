@@ -1,17 +1,27 @@
-"""Distillation losses: SCTD (the paper's) and the baselines of Table 1.
+"""Distillation losses: SCTD (the paper's) and the baselines of Table 1, behind one contract (:mod:`.base`).
 
-``LOSSES`` maps a method name to its dataclass; build one with its hyperparameters, call it once per
-iteration with the prior and a :class:`LossInput` (see :mod:`.base`).
+``LOSSES`` maps a method name to its settings class (torch-free); :func:`loss_class` gives the loss class
+(importing torch). Build a loss with its hyperparameters and the run seed, call it once per iteration with
+the prior and a :class:`LossInput`. Loss classes are importable from here too (``from
+segmentdreamer.losses import SCTDLoss``); they load on first access, so planning never imports torch.
 """
 
-from .base import LossInput, LossOut
-from .beg import BrightnessEqualizer
-from .cds import CDSLoss
-from .gcs import GCSLoss
-from .ism import ISMLoss
-from .sctd import SCTDLoss
-from .sds import SDSLoss
+from __future__ import annotations
 
-LOSSES = {"sctd": SCTDLoss, "sds": SDSLoss, "ism": ISMLoss, "cds": CDSLoss, "gcs": GCSLoss}
+import importlib
 
-__all__ = ["LOSSES", "BrightnessEqualizer", "CDSLoss", "GCSLoss", "ISMLoss", "LossInput", "LossOut", "SCTDLoss", "SDSLoss"]
+from .base import DistillationLoss, LossInput, LossOut, LossSettings
+from .registry import LOSSES, load_plugins, loss_class, register_loss, settings_class
+from .settings import CDSSettings, GCSSettings, ISMSettings, SCTDSettings, SDSSettings
+
+_LAZY = {"SCTDLoss": ".sctd", "SDSLoss": ".sds", "ISMLoss": ".ism", "CDSLoss": ".cds", "GCSLoss": ".gcs"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["LOSSES", "CDSSettings", "DistillationLoss", "GCSSettings", "ISMSettings", "LossInput", "LossOut", "LossSettings",
+           "SCTDSettings", "SDSSettings", "load_plugins", "loss_class", "register_loss", "settings_class", *_LAZY]

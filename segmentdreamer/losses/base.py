@@ -1,26 +1,71 @@
-"""What every distillation loss takes and returns, and the pieces they share.
+"""The loss contract: what every distillation loss declares and provides (docs/method.md, "Losses").
 
-A loss is a dataclass of hyperparameters plus random state, called once per iteration:
+A method is two classes in one file (or one module of yours, see README "Adding a loss"):
 
-    out = loss(prior, LossInput(latents=z0, images=rgb, cond=cond, step=it, total_steps=5000))
-    out.loss.backward()     # dL/dz0 is the method's gradient (or the gradient of its objective)
+1. Its **settings**, a dataclass derived from :class:`LossSettings`: typed, range-checked hyperparameters
+   (the ``loss:`` block of a run config, loaded by :mod:`segmentdreamer.typed`) plus the method's traits
+   as class variables, which the trainer and the planner read instead of testing method names:
 
-``prior`` is anything with a ``schedule`` (NoiseSchedule), ``predict_noise(x, t, embedding)`` and,
-for GCS, ``decode(latents)``: the real :class:`~segmentdreamer.prior.DiffusionPrior` or a toy
-analytic predictor in the tests.
+   ===================== ==========================================================================
+   ``method``            the name in configs (``method: sctd``) and the registry key
+   ``display_name``      the row label in Table 1 and the figures
+   ``loss``              the loss class, or ``"module:Class"`` (imported only when training)
+   ``supports_perp_neg`` False: ``perp_neg: true`` with this method is a config error
+   ``beg_default``       whether BEG runs when the config leaves ``beg`` unset
+   ``perp_neg_overrides`` settings that change when Perp-Neg is on (unless the config sets them)
+   ``unet_calls``        the UNet evaluations per iteration, in words (for benchmarks and docs)
+   ===================== ==========================================================================
+
+2. The **loss**: a dataclass derived from its settings (so ``SCTDLoss(num_segments=8, seed=1)`` works),
+   adding ``seed`` (the run seed) and its random state, and implementing :class:`DistillationLoss`:
+
+       out = loss(prior, LossInput(latents=z0, images=rgb, cond=cond, step=it, total_steps=5000))
+       out.loss.backward()     # dL/dz0 is the method's gradient (or the gradient of its objective)
+       loss.state_dict() / loss.load_state_dict(state)   # generators + fixed noise, for bitwise resume
+
+``prior`` is anything with a ``schedule`` (NoiseSchedule), ``predict_noise(x, t, embedding)`` and, for
+GCS, ``decode(latents)``: the real :class:`~segmentdreamer.prior.DiffusionPrior` or an analytic predictor.
+
+This module imports no torch (tensor types only for annotations): the planner reads the traits.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-import torch
-from torch import Tensor
+from ..typed import from_dict
 
-from ..prior.conditioning import ViewConditioning
-from ..prior.schedule import NoiseSchedule
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from ..prior.conditioning import ViewConditioning
+    from ..prior.schedule import NoiseSchedule
+
+
+@dataclass
+class LossSettings:
+    """Base of every method's settings dataclass: its traits (class variables) and cross-field checks."""
+
+    method: ClassVar[str] = ""
+    display_name: ClassVar[str] = ""
+    loss: ClassVar[Any] = None
+    """The loss class, or its import path ``"package.module:Class"``."""
+    supports_perp_neg: ClassVar[bool] = True
+    beg_default: ClassVar[bool] = False
+    perp_neg_overrides: ClassVar[dict[str, Any]] = {}
+    unet_calls: ClassVar[str] = ""
+
+    def check(self) -> None:
+        """Checks that involve several fields; raise ``ConfigError("field: why")``. None by default."""
+
+    def validate_settings(self) -> None:
+        """Run the loader's type and range checks on this object's settings fields (for losses built in
+        Python rather than from a config); raises ConfigError naming ``loss.<field>``."""
+        settings_cls = getattr(type(self), "Settings", type(self))
+        names = [f.name for f in dataclasses.fields(settings_cls)]
+        from_dict(settings_cls, {name: getattr(self, name) for name in names}, "loss.")
 
 
 class Prior(Protocol):
@@ -65,62 +110,13 @@ class LossOut:
     logs: dict[str, float | Tensor] = field(default_factory=dict)
 
 
-def warmup_ratio(step: int, warmup_steps: int = 1500) -> float:
-    """r = 1 - min(step / warmup_steps, 1): 1 at the start, 0 from ``warmup_steps`` on (SPEC 4)."""
-    return 1.0 - min(step / warmup_steps, 1.0)
-
-
-def upcast(x: Tensor) -> Tensor:
-    """fp16 / bf16 -> fp32 for reductions; fp32 and fp64 stay as they are."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-
-
-def inject_gradient(latents: Tensor, grad: Tensor) -> Tensor:
-    """0.5 * ||z0 - sg(z0 - grad)||^2 summed, whose gradient with respect to z0 is exactly ``grad``."""
-    target = (latents - grad).detach()
-    return 0.5 * (upcast(latents) - upcast(target)).pow(2).sum()
-
-
-def randint(low: int, high: int, generator: torch.Generator) -> int:
-    """One integer uniform in [low, high) from ``generator`` (torch.randint semantics)."""
-    return int(torch.randint(low, high, (1,), generator=generator).item())
-
-
-def floor_int(value: float) -> int:
-    return int(math.floor(value))
-
-
-class RandomStateMixin:
-    """Generators owned by a loss, saved and restored with its checkpoint.
-
-    ``noise_generator`` (seeded with ``noise_seed``) draws the fixed noise and the timesteps of the
-    methods that follow the official code's ``noise_gen``; ``run_generator`` (seeded with the run seed)
-    draws the fresh noise and the noise offsets. Draws happen on the CPU, so CPU and GPU runs agree.
-    """
+class DistillationLoss(Protocol):
+    """What the trainer calls: a loss built as ``LossClass(**settings_fields, seed=run_seed)``."""
 
     seed: int
-    noise_seed: int
 
-    def _init_random_state(self) -> None:
-        self.noise_generator = torch.Generator().manual_seed(self.noise_seed)
-        self.run_generator = torch.Generator().manual_seed(self.seed)
-        self.fixed_noise: Tensor | None = None
+    def __call__(self, prior: Prior, batch: LossInput) -> LossOut: ...
 
-    def state_dict(self) -> dict:
-        return {
-            "noise_generator": self.noise_generator.get_state(),
-            "run_generator": self.run_generator.get_state(),
-            "fixed_noise": self.fixed_noise,
-        }
+    def state_dict(self) -> dict: ...
 
-    def load_state_dict(self, state: dict) -> None:
-        self.noise_generator.set_state(state["noise_generator"])
-        self.run_generator.set_state(state["run_generator"])
-        self.fixed_noise = state["fixed_noise"]
-
-    def offset_noise(self, shape: tuple[int, ...], offset: float, generator: torch.Generator) -> Tensor:
-        """randn(shape) from ``generator`` + offset * randn(1, C, 1, 1) from the run generator (CPU, fp32)."""
-        noise = torch.randn(shape, generator=generator)
-        if offset:
-            noise = noise + offset * torch.randn((1, shape[1], 1, 1), generator=self.run_generator)
-        return noise
+    def load_state_dict(self, state: dict) -> None: ...

@@ -1,4 +1,4 @@
-"""CDS: Consistency Distillation Sampling (Consistent3D), its official code ported to 3DGS (SPEC 5).
+"""CDS: Consistency Distillation Sampling (Consistent3D), its official code ported to 3DGS (docs/method.md, "Losses").
 
 Variance-exploding view: sigma_t = s_t / a_t, z_t = z0 + sigma_t eps*, and the UNet sees a_t z_t.
 
@@ -20,29 +20,27 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from ..prior.guidance import classifier_free_guidance
-from .base import LossInput, LossOut, Prior, RandomStateMixin, inject_gradient
+from .base import LossInput, LossOut, Prior
+from .common import RandomStateMixin, inject_gradient
+from .settings import CDSSettings
 
 
 @dataclass
-class CDSLoss(RandomStateMixin):
-    guidance_scale: float = 30.0
-    t_next_start: int = 700
-    t_next_end: int = 100
-    anneal_fraction: float = 0.6
-    """Fraction of the run over which t_next and the clamp anneal."""
-    t_gap_min: int = 100
-    t_gap_max: int = 300
-    clamp_start: float = 2.0
-    clamp_end: float = 8.0
-    noise_seed: int = 0
+class CDSLoss(CDSSettings, RandomStateMixin):
+    """The loss; its hyperparameters, defaults and ranges are :class:`~.settings.CDSSettings`."""
+
+    Settings: ClassVar[type] = CDSSettings
     seed: int = 0
+    """The run seed (fresh noise and offsets); not a setting of the ``loss:`` block."""
 
     def __post_init__(self) -> None:
+        self.validate_settings()
         self._init_random_state()
 
     def progress(self, step: int, total_steps: int) -> float:

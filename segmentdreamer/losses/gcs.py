@@ -1,4 +1,4 @@
-"""GCS: Guided Consistency Sampling (Connect3D), as its official code (SPEC 5); a real objective.
+"""GCS: Guided Consistency Sampling (Connect3D), as its official code (docs/method.md, "Losses"); a real objective.
 
     delta = int(80 + ceil(20 r));  indices t ~ U[20 + 480r, 500 + 480r), t = max(t, delta + 1),
     s = max(t - delta, 1),  e ~ U[max(t - 2 delta, 0), max(t - delta - 10, 1)), e = max(e, 1);
@@ -23,30 +23,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from ..prior.guidance import guided_noise, unconditional_noise
-from .base import LossInput, LossOut, Prior, RandomStateMixin, floor_int, randint, upcast, warmup_ratio
+from .base import LossInput, LossOut, Prior
+from .common import RandomStateMixin, floor_int, randint, upcast, warmup_ratio
+from .settings import GCSSettings
 from .solver import phi, predict_x0
 
 
 @dataclass
-class GCSLoss(RandomStateMixin):
-    guidance_scale: float = 7.5
-    loss_scale: float = 0.1
-    weight_cc: float = 1.0
-    weight_cg: float = 0.5
-    weight_cp: float = 0.5
-    delta_t: int = 80
-    delta_t_start: int = 100
-    warmup_steps: int = 1500
-    noise_offset: float = 0.1
-    noise_seed: int = 0
+class GCSLoss(GCSSettings, RandomStateMixin):
+    """The loss; its hyperparameters, defaults and ranges are :class:`~.settings.GCSSettings`."""
+
+    Settings: ClassVar[type] = GCSSettings
     seed: int = 0
+    """The run seed (fresh noise and offsets); not a setting of the ``loss:`` block."""
 
     def __post_init__(self) -> None:
+        self.validate_settings()
         self._init_random_state()
 
     def sample_timesteps(self, step: int) -> tuple[int, int, int]:
@@ -99,4 +97,4 @@ class GCSLoss(RandomStateMixin):
         loss_cp = (upcast(images) - upcast(pixel_target)).pow(2).sum() / bsz
         loss = self.loss_scale * (self.weight_cc * loss_cc + self.weight_cg * loss_cg + self.weight_cp * loss_cp)
         logs = {"t": t, "s": s, "e": e, "loss_cc": loss_cc.detach(), "loss_cg": loss_cg.detach(), "loss_cp": loss_cp.detach()}
-        return LossOut(loss=torch.nan_to_num(loss), grad=None, logs=logs)
+        return LossOut(loss=loss, grad=None, logs=logs)  # non-finite values stay visible (on_nan decides)

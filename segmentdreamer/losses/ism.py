@@ -1,4 +1,4 @@
-"""ISM: Interval Score Matching (LucidDreamer), as its official code (SPEC 5).
+"""ISM: Interval Score Matching (LucidDreamer), as its official code (docs/method.md, "Losses").
 
     delta = int(80 + 20 r);  index i ~ U[20, 500 + 480 r),  t = i + 1,  s = max(i - delta, 0) + 1
     x_1 = a_1 z0 + s_1 eps                                  fresh eps (randn + 0.1 offset)
@@ -11,30 +11,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import ClassVar
 
 import torch
 
 from ..prior.guidance import guided_noise, unconditional_noise
-from .base import LossInput, LossOut, Prior, RandomStateMixin, floor_int, inject_gradient, randint, warmup_ratio
+from .base import LossInput, LossOut, Prior
+from .common import RandomStateMixin, floor_int, inject_gradient, randint, warmup_ratio
+from .settings import ISMSettings
 from .solver import invert
 
 
 @dataclass
-class ISMLoss(RandomStateMixin):
-    guidance_scale: float = 7.5
-    grad_scale: float = 0.1
-    delta_t: int = 80
-    delta_t_start: int = 100
-    """The interval t - s shrinks from delta_t_start to delta_t over the warm-up."""
-    xs_jump: int = 200
-    """Timestep jump of the inversion toward x_s."""
-    xs_max_steps: int = 5
-    warmup_steps: int = 1500
-    noise_offset: float = 0.1
-    noise_seed: int = 0
+class ISMLoss(ISMSettings, RandomStateMixin):
+    """The loss; its hyperparameters, defaults and ranges are :class:`~.settings.ISMSettings`."""
+
+    Settings: ClassVar[type] = ISMSettings
     seed: int = 0
+    """The run seed (fresh noise and offsets); not a setting of the ``loss:`` block."""
 
     def __post_init__(self) -> None:
+        self.validate_settings()
         self._init_random_state()
 
     def sample_timesteps(self, step: int) -> tuple[int, int]:

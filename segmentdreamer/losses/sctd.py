@@ -1,8 +1,8 @@
-"""SCTD: Segmented Consistency Trajectory Distillation, the paper's loss (Sec. 4, Eq. 9-11; SPEC 5).
+"""SCTD: Segmented Consistency Trajectory Distillation, the paper's loss (Sec. 4, Eq. 9-11; docs/method.md, "Losses").
 
 Per iteration, for the B views of z0 [B, 4, h, w] and one (t, s, s_m) shared by the batch:
 
-    z_sm  = a_sm z0 + s_sm eps*                                   fixed noise eps* (SPEC 4)
+    z_sm  = a_sm z0 + s_sm eps*                                   fixed noise eps* (docs/method.md, "Notation")
     z~_t  = Phi(Phi(z_sm, s_m->s, ∅), s->t, ∅)   if t >= t_tau    Eq. 11: unconditional inversion
           = Phi(z_sm, s_m->t, ∅)                 otherwise
     e_t   = eps_cfg(z~_t, t)                                      CFG (or Perp-Neg), one batched call
@@ -15,72 +15,41 @@ Per iteration, for the B views of z0 [B, 4, h, w] and one (t, s, s_m) shared by 
 the residual of Eq. 9 without its generative-prior term, handed to z0 (through J^T / a_sm when C is
 computed, J = dC/dz0). ``weighting="paper"``: Eq. 10 taken literally as a loss,
 b(t) (||sg(A) - C||^2 + (g + 1)^2 ||C - sg(B)||^2), b(t) = 1 / (a_sm s_t/a_t - s_sm)^2. The two differ
-in the sign of the self-consistency pull and in (g + 1) vs (g + 1)^2 (SPEC 5 NOTE).
+in the sign of the self-consistency pull and in (g + 1) vs (g + 1)^2 (docs/method.md, "SCTD" step 7).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from ..prior.guidance import guided_noise, unconditional_noise
-from .base import LossInput, LossOut, Prior, RandomStateMixin, floor_int, inject_gradient, randint, upcast, warmup_ratio
-from .segments import SEGMENTATIONS, segment_edges, segment_start
+from .base import LossInput, LossOut, Prior
+from .common import RandomStateMixin, floor_int, inject_gradient, randint, upcast, warmup_ratio
+from .segments import segment_edges, segment_start
+from .settings import SCTDSettings
 from .solver import phi
 
 
 @dataclass
-class SCTDLoss(RandomStateMixin):
-    """Hyperparameters of SCTD (defaults: the official code; SPEC 9 names the paper's readings)."""
+class SCTDLoss(SCTDSettings, RandomStateMixin):
+    """The loss; its hyperparameters, defaults and ranges are :class:`~.settings.SCTDSettings`."""
 
-    guidance_scale: float = 7.5
-    """g, the CFG scale."""
-    segmentation: str = "uniform"
-    """uniform | mono | mono_paper (trajectory segmentation, Sec. 4.3)."""
-    num_segments: int = 5
-    """Ns."""
-    t_tau: int = 150
-    """Threshold of Eq. 11: two inversion steps from t_tau on, one below."""
-    inversion_threshold: str = "ge"
-    """ge: two steps when t >= t_tau (official code); gt: when t > t_tau (paper Eq. 11)."""
-    approx: bool = True
-    """Approximate G^m(z~_t, t, ∅) by z_sm (Sec. 4.4); False computes it with the UNet Jacobian."""
-    t_schedule: str = "shift_both"
-    """shift_both: t index ~ U[20 + 480r, 500 + 480r) (code); shift_upper: U[20, 500 + 480r) (paper)."""
-    weighting: str = "code"
-    """code: residual x 0.1 s_t/a_t (official); paper: Eq. 10 as a loss with b(t)."""
-    guided_cross_term: bool = True
-    """True: B uses the guided eps_cfg (code); False: B uses eps(z~_t, t, y) (paper's G(., y))."""
-    grad_scale: float = 0.1
-    """lambda, the code weighting's scale."""
-    min_gap: int = 80
-    """t is raised to at least s_m + min_gap."""
-    s_margin: int = 10
-    """s ~ U[s_m + s_margin, t - s_margin)."""
-    warmup_steps: int = 1500
-    noise_offset: float = 0.1
-    """Offset-noise scale of eps* (the official Perp-Neg path uses 0.05)."""
-    noise_seed: int = 0
+    Settings: ClassVar[type] = SCTDSettings
     seed: int = 0
+    """The run seed (fresh noise and offsets); not a setting of the ``loss:`` block."""
 
     def __post_init__(self) -> None:
-        if self.segmentation not in SEGMENTATIONS:
-            raise ValueError(f"segmentation must be one of {SEGMENTATIONS}, got {self.segmentation!r}")
-        for name, value, allowed in (
-            ("inversion_threshold", self.inversion_threshold, ("ge", "gt")),
-            ("t_schedule", self.t_schedule, ("shift_both", "shift_upper")),
-            ("weighting", self.weighting, ("code", "paper")),
-        ):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        self.validate_settings()
         self.edges = segment_edges(self.segmentation, self.num_segments, self.t_tau)
         self._init_random_state()
 
     def sample_timesteps(self, step: int) -> tuple[int, int, int]:
-        """(t, s, s_m) for this iteration (SPEC 5 step 2), drawn from the noise generator."""
+        """(t, s, s_m) for this iteration (docs/method.md, "SCTD" step 2), drawn from the noise generator."""
         r = warmup_ratio(step, self.warmup_steps)
         low = 20 + floor_int(480 * r) if self.t_schedule == "shift_both" else 20
         t = randint(low, 500 + floor_int(480 * r), self.noise_generator) + 1

@@ -1,4 +1,4 @@
-"""SDS: Score Distillation Sampling (DreamFusion), as threestudio implements it (SPEC 5).
+"""SDS: Score Distillation Sampling (DreamFusion), as threestudio implements it (docs/method.md, "Losses").
 
     t ~ U[20, 980] per view, eps ~ N(0, I) fresh,  z_t = a_t z0 + s_t eps
     dL/dz0 = (1 - abar_t) (eps_cfg(z_t, t) - eps) / B        with g = 100
@@ -7,23 +7,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from ..prior.guidance import guided_noise
-from .base import LossInput, LossOut, Prior, RandomStateMixin, inject_gradient
+from .base import LossInput, LossOut, Prior
+from .common import RandomStateMixin, inject_gradient
+from .settings import SDSSettings
 
 
 @dataclass
-class SDSLoss(RandomStateMixin):
-    guidance_scale: float = 100.0
-    t_min: int = 20
-    t_max: int = 980
-    """Timesteps are drawn uniformly from [t_min, t_max], independently per view."""
-    noise_seed: int = 0
+class SDSLoss(SDSSettings, RandomStateMixin):
+    """The loss; its hyperparameters, defaults and ranges are :class:`~.settings.SDSSettings`."""
+
+    Settings: ClassVar[type] = SDSSettings
     seed: int = 0
+    """The run seed (fresh noise and offsets); not a setting of the ``loss:`` block."""
 
     def __post_init__(self) -> None:
+        self.validate_settings()
         self._init_random_state()
 
     def __call__(self, prior: Prior, batch: LossInput) -> LossOut:

@@ -1,4 +1,4 @@
-"""Trajectory segmentation of SCTD (paper Sec. 4.3, SPEC 5 step 1).
+"""Trajectory segmentation of SCTD (paper Sec. 4.3; docs/method.md, "SCTD").
 
 The timestep range is cut into ``num_segments`` sub-trajectories [s_m, s_{m+1}); SCTD enforces
 consistency inside the segment that holds t, toward its start s_m.
@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import bisect
 import math
+import typing
+from typing import Literal
 
 import numpy as np
 
-SEGMENTATIONS = ("uniform", "mono", "mono_paper")
+Segmentation = Literal["uniform", "mono", "mono_paper"]
+SEGMENTATIONS: tuple[str, ...] = typing.get_args(Segmentation)
 MIN_EDGE, MAX_EDGE, NUM_TRAIN_TIMESTEPS = 20, 980, 1000
 
 

@@ -1,4 +1,4 @@
-"""The first-order PF-ODE solver shared by every loss (paper Eq. 5, SPEC 4).
+"""The first-order PF-ODE solver shared by every loss (paper Eq. 5, docs/method.md, "Notation").
 
 ``phi`` is one DDIM / DPM-Solver-1 step from timestep t to timestep u, in either direction (u < t
 denoises, u > t inverts). ``consistency_fn`` is the paper's consistency function G (Eq. 5) written in

@@ -1,7 +1,8 @@
 """The Stable Diffusion prior and the conditioning the losses feed it."""
 
+from ..config import DEFAULT_NEGATIVE_PROMPT
 from .conditioning import PromptEmbeddings, ViewConditioning, view_conditioning
-from .diffusion_prior import DEFAULT_NEGATIVE_PROMPT, DiffusionPrior
+from .diffusion_prior import DiffusionPrior
 from .guidance import GuidedNoise, NoiseFn, classifier_free_guidance, guided_noise, perp_neg_guidance
 from .schedule import NoiseSchedule
 

@@ -1,4 +1,4 @@
-"""Text conditioning per view: azimuth-interpolated prompts and Perp-Neg weights (SPEC 4).
+"""Text conditioning per view: azimuth-interpolated prompts and Perp-Neg weights (docs/method.md, "Notation").
 
 The prompt is encoded three times ("<p>, front view", "<p>, side view", "<p>, back view"). For a view
 at azimuth a (degrees, 0 = front), with q the interpolation weight:

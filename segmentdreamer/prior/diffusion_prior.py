@@ -1,4 +1,4 @@
-"""The Stable Diffusion prior: UNet, VAE, text encoder, tokenizer and DDIM schedule (SPEC 4, 10).
+"""The Stable Diffusion prior: UNet, VAE, text encoder, tokenizer and DDIM schedule (docs/method.md, "Notation"; README "Models and offline use").
 
 Everything the losses need from Stable Diffusion goes through this object:
 
@@ -21,14 +21,11 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..models import resolve_model
+from ..config import DEFAULT_NEGATIVE_PROMPT
+from ..models import check_diffusers_weights, resolve_model
 from .conditioning import VIEW_SUFFIXES, PromptEmbeddings
 from .schedule import NoiseSchedule
 from .text_cache import TextEmbeddingCache
-
-DEFAULT_NEGATIVE_PROMPT = (
-    "unrealistic, blurry, low quality, out of focus, ugly, low contrast, dull, low-resolution, oversaturation."
-)
 
 
 def compile_unet_forward(unet, mode: str = "default") -> None:
@@ -88,6 +85,7 @@ class DiffusionPrior:
             config_key: the config key named in errors.
         """
         folder = resolve_model(id_or_folder, config_key, "a diffusers-layout Stable Diffusion 2.1-base folder")
+        check_diffusers_weights(folder, ("unet", "vae", "text_encoder"), config_key)
         from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel  # heavy: after the weights are found
         from transformers import CLIPTextModel, CLIPTokenizer
 
@@ -177,6 +175,6 @@ class DiffusionPrior:
         return self.text_cache.get(prompt, compute).to(device=self.device, dtype=self.dtype)
 
     def prompt_embeddings(self, prompt: str, negative_prompt: str = DEFAULT_NEGATIVE_PROMPT) -> PromptEmbeddings:
-        """Front/side/back view prompts, the negative prompt and the empty prompt (SPEC 4)."""
+        """Front/side/back view prompts, the negative prompt and the empty prompt (docs/method.md, "Text conditioning")."""
         views = {name: self.embed(prompt + suffix) for name, suffix in VIEW_SUFFIXES.items()}
         return PromptEmbeddings(**views, negative=self.embed(negative_prompt), empty=self.embed(""))

@@ -2,7 +2,7 @@
 
 ``NoiseFn`` is the single primitive the losses use: one UNet forward over a batch,
 (x [N, C, h, w], t LongTensor [N], embedding [N, L, D]) -> eps [N, C, h, w]. CFG concatenates its
-branches into one call of batch 2B; Perp-Neg one call of batch (1 + K)B (SPEC 4).
+branches into one call of batch 2B; Perp-Neg one call of batch (1 + K)B (docs/method.md, "Notation").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The DDPM noise schedule of the prior, as the tables a_t, s_t and lambda_t (SPEC 4).
+"""The DDPM noise schedule of the prior, as the tables a_t, s_t and lambda_t (docs/method.md, "Notation").
 
 Timesteps are integers t in [0, T-1] and every table is indexed ``alphas_cumprod[t]`` (never t-1):
 

@@ -1,5 +1,5 @@
 """An ablation (or gallery) figure from a manifest the workflow writes: a labelled render grid, the
-figure's metric table, and an optional metric-vs-parameter plot (paper Figs. 5-7, SPEC 8).
+figure's metric table, and an optional metric-vs-parameter plot (paper Figs. 5-7; docs/method.md, "Evaluation").
 
 Manifest (JSON)::
 
@@ -20,6 +20,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from ..plan.layout import FIGURE_FILES, VIEW_FILE
 from .figures import Panel, metric_plot, per_prompt_plot, render_grid
 
 METRICS = {"clip": "CLIP-L", "ir": "ImageReward"}
@@ -43,7 +44,7 @@ def metric_rows(panels: list[dict]) -> list[dict]:
 
 def _write_tables(rows: list[dict], out_prefix: Path) -> list[Path]:
     columns = list(dict.fromkeys(column for row in rows for column in row))
-    csv_path, md_path = Path(f"{out_prefix}_metrics.csv"), Path(f"{out_prefix}_metrics.md")
+    csv_path, md_path = Path(f"{out_prefix}{FIGURE_FILES['csv']}"), Path(f"{out_prefix}{FIGURE_FILES['md']}")
     with open(csv_path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
@@ -58,6 +59,10 @@ def _write_tables(rows: list[dict], out_prefix: Path) -> list[Path]:
     return [csv_path, md_path]
 
 
+def _plot_stem(out_prefix: Path) -> Path:
+    return Path(f"{out_prefix}{FIGURE_FILES['plot']}").with_suffix("")
+
+
 def _plot(panels: list[dict], plot: dict, rows: list[dict], out_prefix: Path) -> list[Path]:
     """CLIP-L against ``plot["x"]``, one line per combination of the ``plot["series"]`` parameters."""
     series = plot.get("series", [])
@@ -69,7 +74,7 @@ def _plot(panels: list[dict], plot: dict, rows: list[dict], out_prefix: Path) ->
         points[name][params[plot["x"]]] = row.get(METRICS["clip"], float("nan"))
     xs = sorted({x for values in points.values() for x in values})
     series = {name: [values.get(x, float("nan")) for x in xs] for name, values in points.items()}
-    return metric_plot(xs, series, plot["x"].split(".")[-1], METRICS["clip"], Path(f"{out_prefix}_plot"))
+    return metric_plot(xs, series, plot["x"].split(".")[-1], METRICS["clip"], _plot_stem(out_prefix))
 
 
 def write_ablation_figure(manifest_path: str | Path, out_prefix: str | Path) -> list[Path]:
@@ -77,7 +82,7 @@ def write_ablation_figure(manifest_path: str | Path, out_prefix: str | Path) -> 
     manifest = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
     out_prefix = Path(out_prefix)
     panels = manifest["panels"]
-    view = manifest.get("view", "view_000.png")
+    view = manifest.get("view", VIEW_FILE.format(index=0))
     grid = [Panel(Path(p["views"]) / view, p["label"]) for p in panels]
     paths = render_grid(grid, manifest.get("columns") or len(grid), out_prefix, manifest.get("title", ""),
                         manifest.get("panel_inches", 2.5))
@@ -87,5 +92,5 @@ def write_ablation_figure(manifest_path: str | Path, out_prefix: str | Path) -> 
         paths += _plot(panels, manifest["plot"], rows, out_prefix)
     else:
         scores = {METRICS["clip"]: {row["label"]: row.get(METRICS["clip"], float("nan")) for row in rows}}
-        paths += per_prompt_plot(scores, METRICS["clip"], Path(f"{out_prefix}_plot"), manifest.get("title", ""))
+        paths += per_prompt_plot(scores, METRICS["clip"], _plot_stem(out_prefix), manifest.get("title", ""))
     return paths

@@ -1,4 +1,4 @@
-"""Table 1 (SPEC 8): CLIP-L, ImageReward, Time (min), FID per method, as CSV, Markdown and LaTeX.
+"""Table 1 (docs/method.md, "Evaluation"): CLIP-L, ImageReward, Time (min), FID per method, as CSV, Markdown and LaTeX.
 
 Per column the best value is bold and the second best underlined, by that column's direction
 (CLIP and IR: higher is better; Time and FID: lower is better). Ties share a rank; a missing value is
@@ -28,9 +28,6 @@ COLUMNS = (
     Column("fid", "FID", False, 2),
 )
 
-METHOD_NAMES = {"sds": "DreamFusion (SDS)", "ism": "LucidDreamer (ISM)", "cds": "Consistent3D (CDS)",
-                "gcs": "Connect3D (GCS)", "sctd": "SegmentDreamer (SCTD)"}
-
 PAPER = {  # Table 1 of the paper (Time: minutes on an A100; SCTD's 38 is with Perp-Neg)
     "sds": {"clip": 28.47, "ir": -0.004, "time": 60, "fid": 140.84},
     "ism": {"clip": 29.99, "ir": 0.006, "time": 45, "fid": 121.80},
@@ -52,7 +49,11 @@ def ranks(values: list, higher_is_better: bool) -> list[int | None]:
 
 @dataclass
 class Table:
-    """Rows: {"method": name, "clip": float | None, "ir": ..., "time": ..., "fid": ...}."""
+    """Rows: {"method": key, "name": display name, "clip": float | None, "ir": ..., "time": ..., "fid": ...}.
+
+    ``method`` (the variant, e.g. ``sctd``) keys the paper's numbers and the CSV; ``name`` (the loss class's
+    ``display_name``) labels the Markdown and LaTeX rows.
+    """
 
     rows: list[dict]
     caption: str = ""
@@ -63,7 +64,7 @@ class Table:
         rank_by_column = {c.key: ranks([r.get(c.key) for r in self.rows], c.higher_is_better) for c in COLUMNS}
         body = []
         for i, row in enumerate(self.rows):
-            cells = [METHOD_NAMES.get(row["method"], row["method"]) if style != "csv" else row["method"]]
+            cells = [row.get("name", row["method"]) if style != "csv" else row["method"]]
             for column in COLUMNS:
                 value = row.get(column.key)
                 if not _present(value):

@@ -17,11 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_text
+from ..plan.layout import TABLE1_FILES
 from .figures import per_prompt_plot
-from .table import METHOD_NAMES, Table
+from .table import Table
 
 OTHER_PIPELINES = {"sds": "DreamFusion", "cds": "Consistent3D"}
-"""Methods whose paper rows came from their own pipelines; ours all run the same 3DGS recipe (SPEC 5)."""
+"""Methods whose paper rows came from their own pipelines; ours all run the same 3DGS recipe (docs/method.md, "Losses")."""
 
 
 def _load(path: str | Path) -> dict:
@@ -35,7 +37,7 @@ def _mean_of(paths: list[str], key: str) -> tuple[float | None, int]:
 
 def aggregate(manifest: dict) -> tuple[list[dict], dict]:
     """(rows for :class:`Table`, facts for the caption)."""
-    rows, facts = [], {"runs": {}, "views": set(), "fid": {}}
+    rows, facts = [], {"runs": {}, "views": set(), "fid": {}, "names": {}}
     for method, entry in manifest["methods"].items():
         clip, runs = _mean_of(entry.get("clip", []), "mean")
         ir, _ = _mean_of(entry.get("ir", []), "mean")
@@ -45,7 +47,8 @@ def aggregate(manifest: dict) -> tuple[list[dict], dict]:
         facts["views"].update(len(_load(p)["scores"]) for p in entry.get("clip", []))
         if fid:
             facts["fid"][method] = fid
-        rows.append({"method": method, "clip": clip, "ir": ir, "time": time, "fid": fid["value"] if fid else None})
+        facts["names"][method] = entry.get("display_name", method)
+        rows.append({"method": method, "name": facts["names"][method], "clip": clip, "ir": ir, "time": time, "fid": fid["value"] if fid else None})
     return rows, facts
 
 
@@ -55,14 +58,14 @@ def caption(prompt_set: str, facts: dict) -> str:
     views = sorted(facts["views"])
     if views:
         parts.append(f"Views per asset: {', '.join(map(str, views))}.")
-    parts.append("Runs per method: " + ", ".join(f"{METHOD_NAMES.get(m, m)} {n}" for m, n in facts["runs"].items()) + ".")
+    parts.append("Runs per method: " + ", ".join(f"{facts['names'].get(m, m)} {n}" for m, n in facts["runs"].items()) + ".")
     implementations = {f["implementation"] for f in facts["fid"].values()}
     for method, fid in facts["fid"].items():
         parts.append(f"FID of {method}: {fid['generated_images']} renders vs {fid['reference_images']} reference images.")
     if implementations:
         parts.append("FID implementation: " + "; ".join(sorted(implementations)) + ".")
     parts.append("CLIP-L: openai/clip-vit-large-patch14, 100 x cosine. Time: minutes per asset from the trainer's timer.")
-    others = [f"{METHOD_NAMES[m]} ({p} in the paper)" for m, p in OTHER_PIPELINES.items() if m in facts["runs"]]
+    others = [f"{facts['names'][m]} ({p} in the paper)" for m, p in OTHER_PIPELINES.items() if m in facts["runs"]]
     if others:
         parts.append("Here every method runs our one 3DGS pipeline; the paper's rows for " + ", ".join(others)
                      + " came from their own pipelines, and CDS uses our negative prompt as its unconditional branch with g = 30.")
@@ -77,11 +80,12 @@ def write_table1(manifest_path: str | Path, out_prefix: str | Path) -> list[Path
     out_prefix = Path(out_prefix)
     out_prefix.parent.mkdir(parents=True, exist_ok=True)
     paths = []
-    for suffix, text in ((".csv", table.to_csv()), (".md", table.to_markdown()), (".tex", table.to_latex())):
-        path = out_prefix.with_suffix(suffix)
-        path.write_text(text, encoding="utf-8")
+    for role, text in (("csv", table.to_csv()), ("md", table.to_markdown()), ("tex", table.to_latex())):
+        path = Path(f"{out_prefix}{TABLE1_FILES[role]}")
+        write_text(text, path)
         paths.append(path)
-    paths += per_prompt_plot(per_prompt_scores(manifest), "CLIP-L", Path(f"{out_prefix}_per_prompt"),
+    plot_stem = Path(f"{out_prefix}{TABLE1_FILES['plot']}").with_suffix("")
+    paths += per_prompt_plot(per_prompt_scores(manifest), "CLIP-L", plot_stem,
                              f"CLIP-L per prompt ({manifest.get('prompt_set', '?')})")
     return paths
 
@@ -94,5 +98,5 @@ def per_prompt_scores(manifest: dict) -> dict[str, dict[str, float]]:
         for path in entry.get("clip", []):
             record = _load(path)
             by_prompt.setdefault(record.get("prompt_id", Path(path).parent.parent.name), []).append(record["mean"])
-        scores[METHOD_NAMES.get(method, method)] = {p: float(np.mean(v)) for p, v in by_prompt.items()}
+        scores[entry.get("display_name", method)] = {p: float(np.mean(v)) for p, v in by_prompt.items()}
     return scores

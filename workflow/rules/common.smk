@@ -1,6 +1,7 @@
-# Helpers shared by every rule: the validated experiment plan, path variables, input functions.
-# Paths in rules use Snakemake's path variables: <results>, <logs>, <benchmarks> (config `pathvars`)
-# and <run>, one run's folder.
+# Helpers shared by every rule: the validated experiment plan, the results layout, input functions.
+# Every path comes from segmentdreamer/plan/layout.py: `L` gives rule patterns (Snakemake's path
+# variables <results>, <logs>, <benchmarks> from config `pathvars`, plus the run wildcards), and
+# `EXP.layout` the same paths made concrete. No rule spells a path itself.
 
 import dataclasses
 import os
@@ -9,11 +10,23 @@ import pandas as pd
 from snakemake.exceptions import WorkflowError
 
 from segmentdreamer.config import ConfigError
-from segmentdreamer.experiment import Run, load_experiment
+from segmentdreamer.plan.claim import claim_results_folder
+from segmentdreamer.plan.experiment import load_experiment
+from segmentdreamer.plan.layout import ID_PATTERN, TARGET_FILES, VARIANT_PATTERN
+from segmentdreamer.plan.layout import RULES as L
+from segmentdreamer.plan.manifests import (
+    figure_manifest,
+    gallery_manifest,
+    panel_inputs,
+    table1_manifest,
+)
+from segmentdreamer.plan.runs import Run
 from segmentdreamer.prompts import PromptListError
 
 try:
     EXP = load_experiment(config)
+    if workflow.is_main_process:  # not in the job steps of a cluster run
+        claim_results_folder(EXP.results, workflow.basedir)
 except (ConfigError, PromptListError) as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
 
@@ -29,14 +42,10 @@ for _entries in EXP.prompts.values():
 GPU_PER_JOB = 0 if config["device"] == "cpu" else 1
 
 
-pathvars:
-    run="<results>/runs/{prompt_set}/{variant}/{prompt_id}/seed{seed}",
-
-
 wildcard_constraints:
-    prompt_set=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
-    prompt_id=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
-    variant=r"[A-Za-z0-9][A-Za-z0-9_.=-]*",
+    prompt_set=ID_PATTERN,
+    prompt_id=ID_PATTERN,
+    variant=VARIANT_PATTERN,
     seed=r"\d+",
 
 
@@ -59,28 +68,29 @@ def model(key):
 
 def model_inputs():
     """The tiny models' marker when the workflow builds them, else nothing (real weights are params)."""
-    return [f"{EXP.results}/tiny_models/done.txt"] if config["tiny_models"] else []
+    return [EXP.layout.tiny_model("marker")] if config["tiny_models"] else []
 
 
 def gpu_inputs():
     """Models plus gsplat's compiled extension, built once before parallel GPU jobs."""
-    return model_inputs() + [f"{EXP.results}/torch_extensions/built.txt"]
+    return model_inputs() + [EXP.layout.extensions_marker()]
 
 
-def extensions_dir(wildcards, input=None, output=None):
-    """TORCH_EXTENSIONS_DIR for gsplat: config torch_extensions_dir, else beside the build marker."""
-    marker = output[0] if output else input.setup[-1]
-    return config.get("torch_extensions_dir") or os.path.dirname(marker)
+# TORCH_EXTENSIONS_DIR of every GPU job: config torch_extensions_dir, else the build marker's folder
+# (one folder for the whole workflow, so gsplat compiles once, in build_extensions).
+EXTENSIONS_DIR = config.get("torch_extensions_dir") or os.path.dirname(
+    EXP.layout.extensions_marker()
+)
 
 
-def run_files(runs, name):
-    return [EXP.run_file(run, name) for run in runs]
+def run_files(runs, role):
+    return [EXP.layout.run_file(role, run) for run in runs]
 
 
 def init_input(wildcards):
     if config["init"]["method"] != "pointe":
         return []
-    return EXP.init_path(wildcards.prompt_set, wildcards.prompt_id)
+    return EXP.layout.init(wildcards.prompt_set, wildcards.prompt_id)
 
 
 def method_views(wildcards):
@@ -88,17 +98,14 @@ def method_views(wildcards):
 
 
 def table1_inputs(wildcards):
-    methods = EXP.table1_manifest(wildcards.prompt_set)["methods"].values()
+    methods = table1_manifest(EXP, wildcards.prompt_set)["methods"].values()
     return [
         f
         for entry in methods
         for key, value in entry.items()
+        if key in ("clip", "ir", "timing", "fid")
         for f in ([value] if key == "fid" else value)
     ]
-
-
-def manifest_inputs(manifest):
-    return [panel[key] for panel in manifest["panels"] for key in ("views", "clip")]
 
 
 def folder_of(name):
@@ -113,23 +120,23 @@ def prefix_of(name):
 
 def table1_outputs(prompt_sets):
     return [
-        f"{EXP.results}/table1/{s}.{ext}"
+        EXP.layout.table1(role, s)
         for s in prompt_sets
-        for ext in ("csv", "md", "tex")
+        for role in TARGET_FILES["table1"]
     ]
 
 
 def ablation_outputs(names):
     return [
-        f"{EXP.results}/figures/{name}{suffix}"
+        EXP.layout.figure(role, name)
         for name in names
-        for suffix in (".png", "_metrics.csv")
+        for role in TARGET_FILES["figure"]
     ]
 
 
 def gallery_outputs():
     if not config.get("gallery"):
         return []
-    return [f"{EXP.results}/figures/gallery.png"] + run_files(
-        EXP.gallery_runs(), "turntable.mp4"
+    return [EXP.layout.figure("png", "gallery")] + run_files(
+        EXP.gallery_runs(), "turntable"
     )

@@ -4,15 +4,15 @@
 
 rule eval_clip:
     input:
-        views="<run>/views",
+        views=L.run_file("views"),
         prompts=prompt_file,
         models=model_inputs(),
     output:
-        "<run>/clip.json",
+        L.run_file("clip"),
     log:
-        "<run>/logs/eval_clip.log",
+        L.run_log("eval_clip"),
     benchmark:
-        "<run>/logs/eval_clip.benchmark.tsv"
+        L.run_benchmark("eval_clip")
     conda:
         "../../environment.yml"
     resources:
@@ -28,15 +28,15 @@ rule eval_clip:
 
 rule eval_image_reward:
     input:
-        views="<run>/views",
+        views=L.run_file("views"),
         prompts=prompt_file,
         models=model_inputs(),
     output:
-        "<run>/ir.json",
+        L.run_file("ir"),
     log:
-        "<run>/logs/eval_image_reward.log",
+        L.run_log("eval_image_reward"),
     benchmark:
-        "<run>/logs/eval_image_reward.benchmark.tsv"
+        L.run_benchmark("eval_image_reward")
     conda:
         "../../environment.yml"
     resources:
@@ -56,17 +56,17 @@ rule reference_images:
         prompts=prompt_file,
         models=model_inputs(),
     output:
-        summary="<results>/reference/{prompt_set}.json",
+        summary=L.reference_summary(),
     log:
-        "<logs>/reference/{prompt_set}.log",
+        L.job_log("reference"),
     benchmark:
-        "<benchmarks>/reference/{prompt_set}.tsv"
+        L.job_benchmark("reference")
     conda:
         "../../environment.yml"
     resources:
         gpu=GPU_PER_JOB,
     params:
-        folder=prefix_of("summary"),
+        folder=lambda wildcards: EXP.layout.reference_images(wildcards.prompt_set),
         sd=model("sd"),
         images=config["eval"]["fid"]["reference_images"],
         batch=config["eval"]["fid"]["batch"],
@@ -85,23 +85,23 @@ rule reference_images:
 rule fid:
     input:
         views=method_views,
-        reference="<results>/reference/{prompt_set}.json",
+        reference=L.reference_summary(),
         models=model_inputs(),
     output:
-        "<results>/fid/{prompt_set}/{variant}.json",
+        L.fid(),
     log:
-        "<logs>/fid/{prompt_set}/{variant}.log",
+        L.job_log("fid"),
     benchmark:
-        "<benchmarks>/fid/{prompt_set}/{variant}.tsv"
+        L.job_benchmark("fid")
     conda:
         "../../environment.yml"
     resources:
         gpu=GPU_PER_JOB,
     params:
-        reference=lambda wildcards, input: os.path.splitext(input.reference)[0],
+        reference=lambda wildcards: EXP.layout.reference_images(wildcards.prompt_set),
         features=config["eval"]["fid"]["features"],
         inception=model("inception"),
-        cache=str(EXP.results / "cache" / "fid"),  # params get no path variables
+        cache=EXP.layout.cache("fid"),  # params get no path variables
         device=config["device"],
     shell:
         "OMP_NUM_THREADS={threads} segmentdreamer fid --reference {params.reference:q} --generated {input.views:q}"

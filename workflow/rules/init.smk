@@ -6,11 +6,11 @@ rule init_pointe:
         prompts=prompt_file,
         models=model_inputs(),
     output:
-        "<results>/init/{prompt_set}/{prompt_id}.ply",
+        L.init(),
     log:
-        "<logs>/init/{prompt_set}/{prompt_id}.log",
+        L.job_log("init"),
     benchmark:
-        "<benchmarks>/init/{prompt_set}/{prompt_id}.tsv"
+        L.job_benchmark("init")
     conda:
         "../../environment.yml"
     resources:
@@ -20,7 +20,7 @@ rule init_pointe:
         copies=config["init"]["copies"],
         pointe=model("pointe"),
         pointe_clip=model("pointe_clip"),
-        cache=str(EXP.results / "cache" / "pointe"),  # params get no path variables
+        cache=EXP.layout.cache("pointe"),  # params get no path variables
         device=config["device"],
     shell:
         "OMP_NUM_THREADS={threads} segmentdreamer init --prompts {input.prompts:q} --prompt-id {wildcards.prompt_id:q}"

@@ -3,21 +3,22 @@
 
 rule render:
     input:
-        ply="<run>/gaussians.ply",
+        ply=L.run_file("ply"),
+        finished=L.run_file("finished"),
         setup=gpu_inputs(),
     output:
-        views=directory("<run>/views"),
+        views=directory(L.run_file("views")),
         video=report(
-            "<run>/turntable.mp4",
+            L.run_file("turntable"),
             caption="../report/turntable.rst",
             category="Turntables",
             subcategory="{prompt_set} / {variant}",
             labels={"prompt": "{prompt_id}", "seed": "{seed}"},
         ),
     log:
-        "<run>/logs/render.log",
+        L.run_log("render"),
     benchmark:
-        "<run>/logs/render.benchmark.tsv"
+        L.run_benchmark("render")
     conda:
         "../../environment.yml"
     resources:
@@ -27,7 +28,7 @@ rule render:
         resolution=config["eval"]["resolution"],
         elevation=config["eval"]["elevation"],
         device=config["device"],
-        extensions=extensions_dir,
+        extensions=lambda wildcards: EXTENSIONS_DIR,
     shell:
         "OMP_NUM_THREADS={threads} TORCH_EXTENSIONS_DIR={params.extensions:q} segmentdreamer render --ply {input.ply:q}"
         " --out {output.views:q} --video {output.video:q} --views {params.views}"

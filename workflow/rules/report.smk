@@ -11,15 +11,15 @@ rule table1_manifest:
     input:
         table1_inputs,
     output:
-        "<results>/table1/{prompt_set}.manifest.json",
+        L.table1("manifest"),
     log:
-        "<logs>/table1/{prompt_set}.manifest.log",
+        L.job_log("table1_manifest"),
     benchmark:
-        "<benchmarks>/table1/{prompt_set}.manifest.tsv"
+        L.job_benchmark("table1_manifest")
     params:
-        manifest=lambda wildcards: EXP.table1_manifest(wildcards.prompt_set),
+        manifest=lambda wildcards: table1_manifest(EXP, wildcards.prompt_set),
     run:
-        from segmentdreamer.experiment import write_json
+        from segmentdreamer.atomic import write_json
 
         write_json(params.manifest, output[0])
         shell("echo wrote {output:q} > {log:q}")
@@ -27,26 +27,26 @@ rule table1_manifest:
 
 rule table1_files:
     input:
-        "<results>/table1/{prompt_set}.manifest.json",
+        L.table1("manifest"),
     output:
         csv=report(
-            "<results>/table1/{prompt_set}.csv",
+            L.table1("csv"),
             caption="../report/table1.rst",
             category="Table 1",
             labels={"prompt set": "{prompt_set}", "format": "csv"},
         ),
-        md="<results>/table1/{prompt_set}.md",
-        tex="<results>/table1/{prompt_set}.tex",
+        md=L.table1("md"),
+        tex=L.table1("tex"),
         plot=report(
-            "<results>/table1/{prompt_set}_per_prompt.png",
+            L.table1("plot"),
             caption="../report/per_prompt.rst",
             category="Table 1",
             labels={"prompt set": "{prompt_set}", "format": "per-prompt plot"},
         ),
     log:
-        "<logs>/table1/{prompt_set}.log",
+        L.job_log("table1"),
     benchmark:
-        "<benchmarks>/table1/{prompt_set}.tsv"
+        L.job_benchmark("table1")
     conda:
         "../../environment.yml"
     params:
@@ -57,19 +57,19 @@ rule table1_files:
 
 rule figure_manifest:
     input:
-        lambda wildcards: manifest_inputs(EXP.figure_manifest(wildcards.name)),
+        lambda wildcards: panel_inputs(figure_manifest(EXP, wildcards.name)),
     output:
-        "<results>/figures/{name}.manifest.json",
+        L.figure("manifest"),
     log:
-        "<logs>/figures/{name}.manifest.log",
+        L.job_log("figure_manifest"),
     benchmark:
-        "<benchmarks>/figures/{name}.manifest.tsv"
+        L.job_benchmark("figure_manifest")
     wildcard_constraints:
         name="|".join(EXP.ablations) or "no-ablations",
     params:
-        manifest=lambda wildcards: EXP.figure_manifest(wildcards.name),
+        manifest=lambda wildcards: figure_manifest(EXP, wildcards.name),
     run:
-        from segmentdreamer.experiment import write_json
+        from segmentdreamer.atomic import write_json
 
         write_json(params.manifest, output[0])
         shell("echo wrote {output:q} > {log:q}")
@@ -77,17 +77,17 @@ rule figure_manifest:
 
 rule gallery_manifest:
     input:
-        lambda wildcards: manifest_inputs(EXP.gallery_manifest()),
+        lambda wildcards: panel_inputs(gallery_manifest(EXP)),
     output:
-        "<results>/figures/gallery.manifest.json",
+        L.figure("manifest", "gallery"),
     log:
-        "<logs>/figures/gallery.manifest.log",
+        L.job_log("gallery_manifest"),
     benchmark:
-        "<benchmarks>/figures/gallery.manifest.tsv"
+        L.job_benchmark("gallery_manifest")
     params:
-        manifest=lambda wildcards: EXP.gallery_manifest(),
+        manifest=lambda wildcards: gallery_manifest(EXP),
     run:
-        from segmentdreamer.experiment import write_json
+        from segmentdreamer.atomic import write_json
 
         write_json(params.manifest, output[0])
         shell("echo wrote {output:q} > {log:q}")
@@ -95,27 +95,27 @@ rule gallery_manifest:
 
 rule figure:
     input:
-        "<results>/figures/{name}.manifest.json",
+        L.figure("manifest"),
     output:
         png=report(
-            "<results>/figures/{name}.png",
+            L.figure("png"),
             caption="../report/figure.rst",
             category="Figures",
             labels={"figure": "{name}"},
         ),
-        pdf="<results>/figures/{name}.pdf",
-        csv="<results>/figures/{name}_metrics.csv",
-        md="<results>/figures/{name}_metrics.md",
+        pdf=L.figure("pdf"),
+        csv=L.figure("csv"),
+        md=L.figure("md"),
         plot=report(
-            "<results>/figures/{name}_plot.png",
+            L.figure("plot"),
             caption="../report/figure_plot.rst",
             category="Figures",
             labels={"figure": "{name}", "kind": "metric plot"},
         ),
     log:
-        "<logs>/figures/{name}.log",
+        L.job_log("figure"),
     benchmark:
-        "<benchmarks>/figures/{name}.tsv"
+        L.job_benchmark("figure")
     conda:
         "../../environment.yml"
     params:

@@ -3,11 +3,11 @@
 
 rule tiny_models:
     output:
-        marker="<results>/tiny_models/done.txt",
+        marker=L.tiny_model("marker"),
     log:
-        "<logs>/tiny_models.log",
+        L.job_log("tiny_models"),
     benchmark:
-        "<benchmarks>/tiny_models.tsv"
+        L.job_benchmark("tiny_models")
     conda:
         "../../environment.yml"
     params:
@@ -18,16 +18,16 @@ rule tiny_models:
 
 rule build_extensions:
     output:
-        "<results>/torch_extensions/built.txt",
+        L.extensions_marker(),
     log:
-        "<logs>/build_extensions.log",
+        L.job_log("build_extensions"),
     benchmark:
-        "<benchmarks>/build_extensions.tsv"
+        L.job_benchmark("build_extensions")
     conda:
         "../../environment.yml"
     resources:
         gpu=GPU_PER_JOB,
     params:
-        folder=extensions_dir,
+        folder=lambda wildcards: EXTENSIONS_DIR,
     shell:
         "OMP_NUM_THREADS={threads} TORCH_EXTENSIONS_DIR={params.folder:q} segmentdreamer build-extensions --out {output:q} > {log:q} 2>&1"

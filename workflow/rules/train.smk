@@ -1,5 +1,6 @@
 # One 3DGS asset per run (prompt set, prompt id, variant, seed). The resolved run config is a file
-# and an input, so changing one hyperparameter reruns exactly the runs it changes.
+# and an input, so changing one hyperparameter reruns exactly the runs it changes. finished.json is
+# written last, only by a run that passed the divergence checks; rendering (and so every score) needs it.
 
 
 localrules:
@@ -10,38 +11,41 @@ rule run_config:
     input:
         prompts=prompt_file,
     output:
-        "<run>/config.yaml",
+        L.run_file("config"),
     log:
-        "<run>/logs/run_config.log",
+        L.run_log("run_config"),
     benchmark:
-        "<run>/logs/run_config.benchmark.tsv"
+        L.run_benchmark("run_config")
     params:
         settings=lambda wildcards: EXP.run_config(run_of(wildcards)),
     run:
-        from segmentdreamer.experiment import write_run_config
+        from segmentdreamer.plan.experiment import write_run_config
 
         write_run_config(params.settings, output[0], log[0])
 
 
 rule train:
     input:
-        config="<run>/config.yaml",
+        config=L.run_file("config"),
         init=init_input,
         setup=gpu_inputs(),
     output:
-        ply="<run>/gaussians.ply",
-        timing="<run>/timing.json",
+        ply=L.run_file("ply"),
+        timing=L.run_file("timing"),
+        finished=L.run_file("finished"),
     log:
-        "<run>/logs/train.log",
+        L.run_log("train"),
     benchmark:
-        "<run>/logs/train.benchmark.tsv"
+        L.run_benchmark("train")
     conda:
         "../../environment.yml"
     resources:
         gpu=GPU_PER_JOB,
     params:
         folder=folder_of("ply"),
-        extensions=extensions_dir,
+        extensions=lambda wildcards: EXTENSIONS_DIR,
     shell:
-        "OMP_NUM_THREADS={threads} TORCH_EXTENSIONS_DIR={params.extensions:q} segmentdreamer train --config {input.config:q}"
-        " --out {params.folder:q} --resume > {log:q} 2>&1"
+        # The log is appended to: a retry keeps the earlier attempts' messages (a divergence, a kill).
+        "date '+==== train attempt, %F %T ====' >> {log:q};"
+        " OMP_NUM_THREADS={threads} TORCH_EXTENSIONS_DIR={params.extensions:q} segmentdreamer train --config {input.config:q}"
+        " --out {params.folder:q} --resume >> {log:q} 2>&1"

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from segmentdreamer.tiny_models import write_bert_vocabulary
+from segmentdreamer.testing.tiny_models import write_bert_vocabulary
 
 HERE = Path(__file__).resolve().parent
 PROMPTS = [

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .atomic import atomic_target
+from ..atomic import atomic_target
 
 SH_C0 = 0.28209479177387814
 
@@ -81,7 +81,7 @@ def from_points(points: Tensor, colors: Tensor | None = None, opacity: float = 0
 
 
 def sphere_points(count: int = 100_000, radius: float = 0.5, generator: torch.Generator | None = None) -> Tensor:
-    """``count`` points with radius U(0, radius) and uniform angles (SPEC 7 ``init: sphere``) [count, 3]."""
+    """``count`` points with radius U(0, radius) and uniform angles (``init: sphere``, docs/method.md, "Cameras, init and renders") [count, 3]."""
     r = torch.rand(count, generator=generator) * radius
     polar = torch.acos(1.0 - 2.0 * torch.rand(count, generator=generator))
     azimuth = 2.0 * math.pi * torch.rand(count, generator=generator)

@@ -1,4 +1,4 @@
-"""BEG: Brightness-Equalized Generation (Connect3D), a hook the trainer calls each iteration (SPEC 5).
+"""BEG: Brightness-Equalized Generation (Connect3D), a hook the trainer calls each iteration (docs/method.md, "Losses").
 
 For ``start < step < end``: per view take the ``quantile`` of the per-pixel channel mean over the
 pixels brighter than 0, then the ``quantile`` of those values over the views; if it exceeds

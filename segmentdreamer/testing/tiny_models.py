@@ -154,7 +154,7 @@ def make_tiny_image_reward(folder: Path) -> Path:
     """A tiny random ImageReward (2-layer ViT and BERT of width 32, the published head) in the official layout."""
     import json
 
-    from .evaluate.image_reward import CHECKPOINT, MED_CONFIG, VISION_CONFIG, ImageRewardModel, ours_to_official
+    from ..evaluate.image_reward import CHECKPOINT, MED_CONFIG, VISION_CONFIG, ImageRewardModel, ours_to_official
 
     folder = Path(folder)
     vocab_size = write_bert_vocabulary(folder) + 2  # BLIP adds [DEC] and [ENC]
@@ -182,7 +182,7 @@ def full_size_stable_diffusion(device: str | torch.device, dtype: torch.dtype, c
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from .prior import DiffusionPrior
+    from ..prior import DiffusionPrior
 
     torch.manual_seed(0)
     with torch.device(device):
@@ -215,7 +215,7 @@ def make_tiny_pointe(folder: Path) -> Path:
 
     import open_clip
 
-    from .init.transformer import PointTransformerConfig, TextPointTransformer, UpsamplePointTransformer
+    from ..init.transformer import PointTransformerConfig, TextPointTransformer, UpsamplePointTransformer
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Adaptive density control of the official recipe: clone, split, prune, opacity reset (SPEC 6).
+"""Adaptive density control of the official recipe: clone, split, prune, opacity reset (docs/method.md, "Training recipe").
 
 A strategy in gsplat's shape: a dataclass of numbers (:class:`~segmentdreamer.config.DensifyConfig`),
 a state dict the trainer owns, and calls around the optimizer step:
@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .config import DensifyConfig
+from ..config import DensifyConfig
 from .render import quaternion_to_matrix
 
 

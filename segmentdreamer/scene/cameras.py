@@ -1,4 +1,4 @@
-"""Cameras: the training sampler of the official recipe and the evaluation ring (SPEC 7).
+"""Cameras: the training sampler of the official recipe and the evaluation ring (docs/method.md, "Cameras, init and renders").
 
 World: z up; azimuth 0 is the front, on +y; polar angle from +z (90 deg = horizon). Cameras follow
 OpenCV: x right, y down, z forward; ``viewmats`` map world to camera, ``c2w`` camera to world.
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .config import CameraConfig
+from ..config import CameraConfig
 
 
 @dataclass

@@ -1,0 +1,101 @@
+"""The method registry: method name -> settings class (torch-free) -> loss class (imported when training).
+
+The five methods of the paper are registered here. A loss of your own registers in one line from any
+module (README "Adding a loss"), and configs name that module under ``plugins:``:
+
+    register_loss(ScaledSDSLoss)        # the loss class; its ``Settings`` class variable names its settings
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+from ..typed import ConfigError
+from .base import LossSettings
+from .settings import BUILTIN_SETTINGS
+
+LOSSES: dict[str, type[LossSettings]] = {}
+"""Method name -> its settings class (the class's ``loss`` trait leads to the loss class)."""
+
+
+def register_loss(loss_or_settings: type) -> type:
+    """Register a method under its ``method`` name; returns the argument (usable as a class decorator).
+
+    Pass the loss class (its class variable ``Settings`` is its settings dataclass, and its ``method``,
+    ``display_name``, ... traits are inherited from there) or a settings class whose ``loss`` trait names
+    the loss class. Registering a name twice with a different class is an error.
+    """
+    settings = getattr(loss_or_settings, "Settings", loss_or_settings)
+    if not (isinstance(settings, type) and issubclass(settings, LossSettings)) or not settings.method:
+        raise TypeError(f"{loss_or_settings!r}: a loss needs a LossSettings dataclass with a `method` name (see losses/base.py)")
+    if loss_or_settings is not settings:  # a loss class: its settings class leads to it from now on
+        own = settings.__dict__.get("loss")
+        if own is not None and _import_path(own) != _import_path(loss_or_settings):
+            raise ValueError(f"{settings.__qualname__} already belongs to {_import_path(own)}; give "
+                             f"{loss_or_settings.__qualname__} its own Settings subclass with a new `method` name")
+        settings.loss = loss_or_settings
+    known = LOSSES.get(settings.method)
+    if known is not None and known is not settings:
+        raise ValueError(f"method {settings.method!r} is already registered by {known.__module__}.{known.__qualname__}")
+    LOSSES[settings.method] = settings
+    return loss_or_settings
+
+
+def _import_path(target: type | str) -> str:
+    return target if isinstance(target, str) else f"{target.__module__}:{target.__qualname__}"
+
+
+for _settings in BUILTIN_SETTINGS:
+    register_loss(_settings)
+
+
+def settings_class(method: str, key: str = "method") -> type[LossSettings]:
+    """The settings class of ``method``; an unknown name fails naming ``key`` and the known methods."""
+    if method not in LOSSES:
+        raise ConfigError(f"{key}: unknown method {method!r} (known: {', '.join(sorted(LOSSES))}; "
+                          "a loss of your own is registered by a module listed under `plugins`)")
+    return LOSSES[method]
+
+
+def loss_class(method: str) -> type:
+    """The loss class of ``method`` (imports its module, and torch, on first use)."""
+    target = settings_class(method).loss
+    if isinstance(target, str):
+        module, _, name = target.partition(":")
+        target = getattr(importlib.import_module(module), name)
+    return target
+
+
+def load_plugins(plugins: tuple[str, ...] | list[str], key: str = "plugins") -> None:
+    """Import each plugin (a module name such as ``mylab.losses``, or a ``.py`` file path) once.
+
+    A plugin registers its losses when imported; a plugin that cannot be imported fails naming its key.
+    """
+    for index, plugin in enumerate(plugins):
+        try:
+            _import_plugin(plugin)
+        except Exception as error:  # noqa: BLE001 - any import failure is a config error naming the entry
+            raise ConfigError(f"{key}[{index}]: cannot import {plugin!r}: {type(error).__name__}: {error}") from error
+
+
+def _import_plugin(plugin: str) -> None:
+    if not plugin.endswith(".py"):
+        importlib.import_module(plugin)
+        return
+    path = Path(plugin).resolve()
+    name = f"segmentdreamer_plugin_{path.stem}_{abs(hash(str(path))):x}"
+    if name in sys.modules:
+        return
+    if not path.is_file():
+        raise FileNotFoundError(f"{plugin} does not exist")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise

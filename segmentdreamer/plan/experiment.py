@@ -1,0 +1,203 @@
+"""A validated workflow config: prompt sets, variants, ablations, the runs they imply and each run's config.
+
+A run is (prompt set, prompt id, variant, seed). A run's config is ``train`` (shared) <- its variant <-
+per-prompt overrides, plus the prompt text, seed, init and models. Everything is validated here, when the
+workflow parses its config, so a typo fails before any job runs and names the key (or the prompt file's
+line). Variants and grids are :mod:`.variants`; paths are :mod:`.layout`; what the table and figure jobs
+read is :mod:`.manifests`. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..atomic import write_text
+from ..config import ConfigError, TrainConfig, from_dict
+from ..losses.registry import load_plugins, settings_class
+from ..prompts import PromptEntry, read_prompt_list
+from .layout import ID_PATTERN, TINY_MODEL_FILES, VARIANT_PATTERN, Layout
+from .runs import Run
+from .variants import Ablation, deep_merge, expand_grid
+
+SAFE_SET_NAME = re.compile(rf"^(?={ID_PATTERN}$).{{1,150}}$")
+SAFE_VARIANT_NAME = re.compile(rf"^(?={VARIANT_PATTERN}$).{{1,150}}$")
+MODEL_KEYS = ("sd", "clip", "image_reward", "image_reward_tokenizer", "pointe", "pointe_clip", "inception")
+
+
+class Experiment:
+    """The validated plan of a workflow config (a dict, as Snakemake hands it over)."""
+
+    def __init__(self, config: dict, root: str | Path = "."):
+        self.config, self.root = config, Path(root)
+        self.results = Path((config.get("pathvars") or {}).get("results", "results"))
+        self.layout = Layout(str(self.results))
+        self.plugins = list(config.get("plugins") or [])
+        load_plugins(self.plugins)
+        self.shared = {**(config.get("train") or {}), **({"plugins": self.plugins} if self.plugins else {})}
+        """The ``train`` block every run config starts from (with the workflow's plugins)."""
+        self.prompt_files: dict[str, Path] = {}
+        self.prompts: dict[str, dict[str, PromptEntry]] = {}
+        self.variants: dict[str, dict] = {}
+        self.ablations: dict[str, Ablation] = {}
+        self._read_prompt_sets()
+        self._read_variants()
+        self._read_ablations()
+        self._check_references()
+
+    # -- reading -------------------------------------------------------------------------------
+    def _add_prompt_set(self, name: str, path: str, key: str) -> None:
+        if not SAFE_SET_NAME.match(name):
+            raise ConfigError(f"{key}: prompt set name {name!r} must be letters, digits, '_', '-', '.'")
+        if name in self.prompt_files and self.prompt_files[name] != Path(path):
+            raise ConfigError(f"{key}: prompt set {name!r} is defined twice with different files")
+        file = self.root / path
+        if not file.is_file():
+            raise ConfigError(f"{key}: prompt file {path!r} does not exist")
+        self.prompt_files[name] = Path(path)
+        self.prompts[name] = read_prompt_list(file)
+
+    def _read_prompt_sets(self) -> None:
+        for name, path in self.config.get("prompt_sets", {}).items():
+            self._add_prompt_set(name, path, f"prompt_sets.{name}")
+        for section in ("ablations", "gallery"):
+            block = self.config.get(section) or {}
+            if block.get("prompts"):
+                self._add_prompt_set(block["prompt_set"], block["prompts"], f"{section}.prompts")
+            elif block and block.get("prompt_set") not in self.prompts:
+                raise ConfigError(f"{section}.prompt_set: {block.get('prompt_set')!r} is not in prompt_sets; "
+                                  f"name one of them or give {section}.prompts (a prompt file)")
+
+    def _read_variants(self) -> None:
+        for name, overrides in self.config.get("variants", {}).items():
+            if not SAFE_VARIANT_NAME.match(name):
+                raise ConfigError(f"variants.{name}: names must be letters, digits, '_', '-', '.'")
+            overrides = overrides or {}
+            settings_class(overrides.get("method", "sctd"), f"variants.{name}.method")
+            self.variants[name] = overrides
+
+    def _read_ablations(self) -> None:
+        block = self.config.get("ablations") or {}
+        prompt_ids = block.get("prompt_ids")
+        for index, prompt_id in enumerate(prompt_ids or []):
+            if prompt_id not in self.prompts[block["prompt_set"]]:
+                raise ConfigError(f"ablations.prompt_ids[{index}]: no prompt {prompt_id!r} in "
+                                  f"{self.prompt_files[block['prompt_set']]}")
+        for name, spec in (block.get("figures") or {}).items():
+            key = f"ablations.figures.{name}"
+            if "grid" in spec:
+                variants, labels, params = expand_grid(name, spec, self.variants, self.shared, key)
+                columns = len(variants) // len(next(iter(spec["grid"].values())))
+            else:
+                variants = list(spec.get("variants", []))
+                labels = {v: spec.get("labels", {}).get(v, v) for v in variants}
+                params, columns = {}, len(variants)
+            if not variants:
+                raise ConfigError(f"{key}: needs `variants` or a non-empty `grid`")
+            self.ablations[name] = Ablation(name, spec.get("title", name), block["prompt_set"], variants, labels, params,
+                                            spec.get("plot"), columns, prompt_ids)
+
+    def _check_references(self) -> None:
+        for index, name in enumerate(self.config.get("table1", {}).get("variants", [])):
+            if name not in self.variants:
+                raise ConfigError(f"table1.variants[{index}]: unknown variant {name!r} (known: {', '.join(self.variants)})")
+        for ablation in self.ablations.values():
+            for name in ablation.variants:
+                if name not in self.variants:
+                    raise ConfigError(f"ablations.figures.{ablation.name}.variants: unknown variant {name!r}")
+        gallery = self.config.get("gallery") or {}
+        if gallery and gallery.get("variant") not in self.variants:
+            raise ConfigError(f"gallery.variant: unknown variant {gallery.get('variant')!r}")
+        for prompt_set, entries in (self.config.get("prompt_overrides") or {}).items():
+            if prompt_set not in self.prompts:
+                raise ConfigError(f"prompt_overrides.{prompt_set}: unknown prompt set")
+            for prompt_id in entries:
+                if prompt_id not in self.prompts[prompt_set]:
+                    raise ConfigError(f"prompt_overrides.{prompt_set}.{prompt_id}: no such prompt_id in {self.prompt_files[prompt_set]}")
+
+    # -- the plan ------------------------------------------------------------------------------
+    @property
+    def table1_sets(self) -> list[str]:
+        return list(self.config.get("prompt_sets", {}))
+
+    @property
+    def table1_variants(self) -> list[str]:
+        return list(self.config.get("table1", {}).get("variants", []))
+
+    def seeds(self, entry: PromptEntry) -> list[int]:
+        """The seeds of a prompt: config ``seeds`` if given, else the prompt list's seed column."""
+        return list(self.config.get("seeds") or [entry.seed])
+
+    def runs(self, prompt_set: str, variant: str) -> list[Run]:
+        return [Run(prompt_set, entry.prompt_id, variant, seed)
+                for entry in self.prompts[prompt_set].values() for seed in self.seeds(entry)]
+
+    def table1_runs(self, prompt_set: str) -> list[Run]:
+        return [run for variant in self.table1_variants for run in self.runs(prompt_set, variant)]
+
+    def ablation_runs(self, name: str) -> list[Run]:
+        ablation = self.ablations[name]
+        return [run for variant in ablation.variants for run in self.runs(ablation.prompt_set, variant)
+                if ablation.prompt_ids is None or run.prompt_id in ablation.prompt_ids]
+
+    def gallery_runs(self) -> list[Run]:
+        gallery = self.config.get("gallery") or {}
+        return self.runs(gallery["prompt_set"], gallery["variant"]) if gallery else []
+
+    def all_runs(self) -> list[Run]:
+        runs = [r for s in self.table1_sets for r in self.table1_runs(s)]
+        runs += [r for name in self.ablations for r in self.ablation_runs(name)] + self.gallery_runs()
+        return list(dict.fromkeys(runs))
+
+    # -- per-run settings ----------------------------------------------------------------------
+    def model(self, key: str) -> str:
+        """A model key's value; with ``tiny_models: true``, the folder the workflow's tiny-model rule writes."""
+        if self.config.get("tiny_models"):
+            return self.layout.tiny_model(key) if key in TINY_MODEL_FILES else ""
+        return str(self.config.get("models", {}).get(key, ""))
+
+    def run_config(self, run: Run) -> dict:
+        """The run's TrainConfig as a plain dict: train <- variant <- prompt overrides <- run facts."""
+        entry = self.prompts[run.prompt_set][run.prompt_id]
+        data = deep_merge(self.shared, self.variants[run.variant])
+        data = deep_merge(data, (self.config.get("prompt_overrides") or {}).get(run.prompt_set, {}).get(run.prompt_id, {}))
+        init = self.layout.init(run.prompt_set, run.prompt_id) if self.config.get("init", {}).get("method") == "pointe" else "sphere"
+        return deep_merge(data, {"prompt": entry.prompt, "seed": run.seed, "init": init, "models": {"sd": self.model("sd")},
+                                 "device": self.config.get("device", "auto"), "text_cache": self.layout.cache("text")})
+
+    def check_run_configs(self) -> None:
+        """Build every run's TrainConfig now (strict keys, types, ranges, the loss settings), naming the variant.
+
+        Runs of one variant differ only in prompt, seed and init, so the first run of each (variant,
+        prompt override) stands for the rest: hundreds of runs are checked in milliseconds.
+        """
+        checked = set()
+        for run in self.all_runs():
+            overrides = (self.config.get("prompt_overrides") or {}).get(run.prompt_set, {}).get(run.prompt_id)
+            signature = (run.variant, repr(overrides))
+            if signature in checked:
+                continue
+            checked.add(signature)
+            try:
+                from_dict(TrainConfig, self.run_config(run))
+            except ConfigError as error:
+                raise ConfigError(f"run {self.layout.run_dir(run)} (train <- variants.{run.variant} <- prompt_overrides): "
+                                  f"{error}") from None
+
+
+def load_experiment(config: dict, root: str | Path = ".", check_runs: bool = True) -> Experiment:
+    """Parse and validate a workflow config; raises :class:`ConfigError` or ``PromptListError``."""
+    experiment = Experiment(config, root)
+    if check_runs:
+        experiment.check_run_configs()
+    return experiment
+
+
+def write_run_config(settings: dict, path: str | Path, log_path: str | Path | None = None) -> None:
+    """Write one run's resolved TrainConfig as YAML (atomically; unicode prompts kept as text)."""
+    import yaml
+
+    write_text(yaml.safe_dump(settings, sort_keys=False, allow_unicode=True), path)
+    if log_path is not None:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(log_path).write_text(f"wrote {path}\n", encoding="utf-8")

@@ -1,0 +1,66 @@
+"""What the table and figure jobs aggregate: JSON manifests listing each run's result files.
+
+The report jobs (``segmentdreamer table`` / ``figure``) read only their manifest and the files it names,
+so they need no knowledge of the plan; the workflow writes one manifest per table and figure.
+"""
+
+from __future__ import annotations
+
+from ..losses.registry import settings_class
+from .experiment import Experiment
+from .runs import Run
+
+
+def metric_files(experiment: Experiment, runs: list[Run]) -> dict[str, list[str]]:
+    """Per-run result files: CLIP-L, ImageReward (if evaluated) and the trainer's timing."""
+    layout = experiment.layout
+    files = {"clip": [layout.run_file("clip", r) for r in runs], "timing": [layout.run_file("timing", r) for r in runs]}
+    if experiment.config.get("eval", {}).get("image_reward", True):
+        files["ir"] = [layout.run_file("ir", r) for r in runs]
+    return files
+
+
+def table1_manifest(experiment: Experiment, prompt_set: str) -> dict:
+    """What ``segmentdreamer table`` aggregates: per method, every run's files, the method's FID and its name."""
+    methods = {}
+    for variant in experiment.table1_variants:
+        method = experiment.variants[variant].get("method", "sctd")
+        methods[variant] = {**metric_files(experiment, experiment.runs(prompt_set, variant)),
+                            "fid": experiment.layout.fid(prompt_set, variant),
+                            "method": method, "display_name": settings_class(method).display_name or method}
+    return {"prompt_set": prompt_set, "methods": methods}
+
+
+def figure_manifest(experiment: Experiment, name: str) -> dict:
+    """What ``segmentdreamer figure`` draws for an ablation: one labelled panel per run."""
+    ablation = experiment.ablations[name]
+    runs = experiment.ablation_runs(name)  # variant-major: a variant's prompts (and seeds) sit side by side
+    per_variant = len(runs) // len(ablation.variants)
+    panels = [_panel(experiment, run, ablation.labels[run.variant] + (f" ({run.prompt_id})" if per_variant > 1 else ""),
+                     ablation.params.get(run.variant, {})) for run in runs]
+    return {"title": ablation.title, "columns": ablation.columns * per_variant, "panels": panels, "plot": ablation.plot,
+            **_figure_style(experiment)}
+
+
+def gallery_manifest(experiment: Experiment) -> dict:
+    runs = experiment.gallery_runs()
+    return {"title": "Gallery (Fig. 1)", "columns": min(len(runs), 5), "plot": None, **_figure_style(experiment),
+            "panels": [_panel(experiment, run, run.prompt_id, {}) for run in runs]}
+
+
+def panel_inputs(manifest: dict) -> list[str]:
+    """The files a figure job reads: every panel's render folder and CLIP score."""
+    return [panel[key] for panel in manifest["panels"] for key in ("views", "clip")]
+
+
+def _panel(experiment: Experiment, run: Run, label: str, params: dict) -> dict:
+    """A figure panel: the run's renders and its CLIP-L (ImageReward stays a Table 1 column)."""
+    layout = experiment.layout
+    return {"label": label, "views": layout.run_file("views", run), "clip": layout.run_file("clip", run), "params": params}
+
+
+def _figure_style(experiment: Experiment) -> dict:
+    from .layout import VIEW_FILE
+
+    figures = experiment.config.get("figures", {})
+    return {"view": VIEW_FILE.format(index=figures.get("view", 0)), "panel_inches": figures.get("panel_inches", 2.5)}

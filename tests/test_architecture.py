@@ -1,0 +1,218 @@
+"""The contracts between the parts: a loss added from outside the package, typed loss settings, one run
+layout, no torch where planning does not need it, no citation of files outside the repository."""
+
+import dataclasses
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from segmentdreamer.config import ConfigError, TrainConfig, dump_config, load_config
+from segmentdreamer.losses import LOSSES, LossInput, loss_class, settings_class
+from segmentdreamer.plan import layout
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN = "tests/plugins/scaled_sds.py"
+
+
+# -- acceptance 1: a loss from outside the package ---------------------------------------------------------
+def test_a_loss_from_outside_trains_and_matches_its_definition(tiny_models, tiny_prior, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # plugin paths are relative to where the workflow runs
+    config = TrainConfig(prompt="a corgi", method="scaled_sds", plugins=(PLUGIN,), loss={"scale": 3.0}, iterations=3, views=2,
+                         resolution=64, sphere_points=500, checkpoint_every=3, log_every=1, device="cpu")
+    config.models.sd = str(tiny_models / "sd")
+    from segmentdreamer.train import Trainer
+
+    Trainer(config, tmp_path / "run", prior=tiny_prior).run()
+    assert (tmp_path / "run" / "gaussians.ply").is_file()
+    assert load_config(tmp_path / "run" / "resolved_config.yaml").loss.scale == 3.0
+    # its gradient is 3 x SDS's on the same draws
+    z0 = torch.randn(2, 4, 8, 8, dtype=torch.float64)
+    from segmentdreamer.prior.conditioning import view_conditioning
+    from tests.reference import ToyPrior, toy_embeddings
+
+    cond = view_conditioning(toy_embeddings(), torch.tensor([0.0, 90.0]))
+    batch = LossInput(latents=z0, cond=cond, step=5, total_steps=10)
+    scaled = loss_class("scaled_sds")(scale=3.0, seed=4)(ToyPrior(), batch).grad
+    plain = loss_class("sds")(seed=4)(ToyPrior(), batch).grad
+    torch.testing.assert_close(scaled, 3.0 * plain, rtol=0, atol=0)
+    assert settings_class("scaled_sds").display_name == "SDS x scale"
+    with pytest.raises(ConfigError, match=r"loss.scale: must be > 0, got -1.0"):
+        TrainConfig(prompt="a corgi", method="scaled_sds", plugins=(PLUGIN,), loss={"scale": -1})
+
+
+def test_a_loss_from_outside_is_planned_by_the_workflow():
+    from tests.test_workflow import job_counts, snakemake
+
+    def plan(*table1: str) -> subprocess.CompletedProcess:
+        variants = ", ".join(f'"{v}"' for v in table1)
+        return snakemake("-n", "--configfile", "workflow/smoke.yaml", "--config", f'plugins=["{PLUGIN}"]',
+                         'variants={"mine": {"method": "scaled_sds", "loss": {"scale": 2.0}}}',
+                         f'table1={{"variants": [{variants}]}}', 'pathvars={"results": "results/dryrun-plugin"}')
+
+    with_plugin, without = plan("sctd", "mine"), plan("sctd")
+    assert with_plugin.returncode == 0, with_plugin.stdout + with_plugin.stderr
+    from segmentdreamer.prompts import read_prompt_list
+
+    prompts = len(read_prompt_list(ROOT / "workflow" / "smoke" / "prompts.tsv"))
+    assert job_counts(with_plugin.stdout)["train"] == job_counts(without.stdout)["train"] + prompts
+    assert "runs/smoke/mine/" in with_plugin.stdout
+
+
+def test_readme_adding_a_loss_is_the_plugin_of_the_test():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Adding a loss", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    plugin = (ROOT / PLUGIN).read_text(encoding="utf-8")
+    assert code.strip() in plugin, "README's plugin code differs from tests/plugins/scaled_sds.py"
+    assert f'plugins=["{PLUGIN}"]' in section or f"plugins: [{PLUGIN}]" in section
+
+
+# -- acceptance 2: typed loss settings from a file and from --set --------------------------------------------
+BAD_LOSS_SETTINGS = [
+    ("approx", '"false"', r"loss.approx: expected a boolean, got 'false'"),
+    ("num_segments", "5.0", r"loss.num_segments: expected an integer, got 5.0"),
+    ("num_segments", "0", r"loss.num_segments: must be >= 1, got 0"),
+    ("segmentation", "unifrom", r"loss.segmentation: 'unifrom' is not one of uniform, mono, mono_paper"),
+    ("t_tau", "1200", r"loss.t_tau: must be <= 999, got 1200"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "message"), BAD_LOSS_SETTINGS)
+def test_bad_loss_settings_fail_from_a_file_and_from_set(tmp_path, key, value, message):
+    (tmp_path / "run.yaml").write_text(f"prompt: a corgi\nmethod: sctd\nloss:\n  {key}: {value}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path / "run.yaml")
+    (tmp_path / "plain.yaml").write_text("prompt: a corgi\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path / "plain.yaml", overrides=[f"loss.{key}={value}"])
+
+
+@pytest.mark.parametrize(("key", "value", "message"), BAD_LOSS_SETTINGS)
+def test_bad_loss_settings_fail_before_any_job(tmp_path, key, value, message):
+    """Through a config file (Snakemake's --config hands values inside mappings over as strings)."""
+    from tests.test_workflow import snakemake
+
+    config = yaml.safe_load((ROOT / "workflow" / "smoke.yaml").read_text(encoding="utf-8"))
+    config["variants"]["sctd"] = {"method": "sctd", "loss": {key: yaml.safe_load(value)}}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    result = snakemake("-n", "--configfile", str(tmp_path / "bad.yaml"))
+    assert result.returncode != 0 and "Job stats" not in result.stdout
+    assert re.search(message, result.stdout + result.stderr), result.stdout + result.stderr
+
+
+def test_set_switches_method_with_its_own_defaults(tmp_path):
+    (tmp_path / "run.yaml").write_text("prompt: a corgi\nmethod: sctd\nloss: {guidance_scale: 7.5}\n", encoding="utf-8")
+    config = load_config(tmp_path / "run.yaml", overrides=["method=gcs", "loss.guidance_scale=5"])
+    assert type(config.loss).__name__ == "GCSSettings" and config.loss.guidance_scale == 5.0 and config.loss.weight_cp == 0.5
+
+
+def test_perp_neg_overrides_and_beg_defaults_come_from_the_loss_class(tmp_path):
+    from segmentdreamer.train import uses_beg
+
+    assert TrainConfig(prompt="x", perp_neg=True).loss.noise_offset == 0.05  # SCTD's declared Perp-Neg offset
+    assert TrainConfig(prompt="x", perp_neg=True, loss={"noise_offset": 0.2}).loss.noise_offset == 0.2  # explicit wins
+    assert TrainConfig(prompt="x").loss.noise_offset == 0.1
+    assert uses_beg(TrainConfig(prompt="x", method="gcs")) and not uses_beg(TrainConfig(prompt="x", method="sctd"))
+    assert not uses_beg(TrainConfig(prompt="x", method="gcs", beg=False))
+    dump_config(TrainConfig(prompt="x", perp_neg=True), tmp_path / "r.yaml")
+    assert load_config(tmp_path / "r.yaml") == TrainConfig(prompt="x", perp_neg=True)  # the dump is the run
+
+
+def test_the_trainer_names_no_method():
+    source = (ROOT / "segmentdreamer" / "train.py").read_text(encoding="utf-8")
+    for method in LOSSES:
+        assert not re.search(rf"""["']{method}["']""", source), f"train.py tests for the method name {method!r}"
+
+
+def test_every_loss_declares_the_contract():
+    for method, settings in LOSSES.items():
+        cls = loss_class(method)
+        assert issubclass(cls, settings) and cls.Settings is settings and settings.method == method
+        assert settings.display_name and settings.unet_calls
+        loss = cls(seed=3)
+        assert {"seed"} | {f.name for f in dataclasses.fields(settings)} == {f.name for f in dataclasses.fields(cls)}
+        state = loss.state_dict()
+        loss.load_state_dict(state)
+        for key in settings.perp_neg_overrides:
+            assert key in {f.name for f in dataclasses.fields(settings)}
+
+
+# -- acceptance 3 and 4: citations and path patterns -----------------------------------------------------------
+def test_no_comment_cites_a_file_outside_the_repository():
+    offenders = []
+    for folder in ("segmentdreamer", "workflow", "tests", "benchmarks"):
+        for path in (ROOT / folder).rglob("*"):
+            if path.suffix in {".py", ".smk", ".yaml", ".rst", ".md"} and path.name != Path(__file__).name:
+                for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                    if re.search(r"\bSPEC\b|\.\./shared|SPEC\.md", line):
+                        offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
+    cited = set()
+    for path in (ROOT / "segmentdreamer").rglob("*.py"):
+        cited |= set(re.findall(r"docs/([\w./-]+\.md)", path.read_text(encoding="utf-8")))
+    assert cited and all((ROOT / "docs" / name).is_file() for name in cited), cited
+
+
+def _smk_string_literals() -> list[tuple[str, str]]:
+    files = [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]
+    found = []
+    for path in files:
+        for literal in re.findall(r'"((?:[^"\\]|\\.)*)"', path.read_text(encoding="utf-8")):
+            found.append((path.name, literal))
+    return found
+
+
+def test_no_rule_spells_a_path_the_layout_owns():
+    """Rules take every path from segmentdreamer/plan/layout.py; only includes, schemas, captions and the conda
+    environment (files of the workflow itself, not of its results) are spelled in .smk files."""
+    owned = [*layout.RUN_FILES.values(), *layout.TABLE1_FILES.values(), *layout.FIGURE_FILES.values(), "<results>", "<run>",
+             "<logs>", "<benchmarks>", "runs/", "seed{", "{prompt_set}", "{variant}", "{prompt_id}", "cache", "tiny_models",
+             "torch_extensions", "init/", "reference/", "fid/", "table1/", "figures/", ".ply", ".json", ".tsv", ".log", ".png"]
+    workflow_files = re.compile(r"^(workflow/|\.\./)|^config\.yaml$")
+    path_like = re.compile(r"^\S*(/|<\w+>|\.\w{2,4}$)\S*$")  # no spaces (not prose), a folder, a path variable or a suffix
+    offenders = [(name, literal) for name, literal in _smk_string_literals()
+                 if path_like.match(literal) and not workflow_files.search(literal) and any(piece in literal for piece in owned)]
+    assert not offenders, offenders
+
+
+def test_layout_patterns_and_concrete_paths_agree():
+    from segmentdreamer.plan.runs import Run
+
+    run = Run("smoke", "corgi", "sctd", 0)
+    concrete = layout.Layout("results").run_file("ply", run)
+    pattern = layout.RULES.run_file("ply")
+    assert concrete == "results/runs/smoke/sctd/corgi/seed0/gaussians.ply"
+    assert pattern == "<results>/runs/{prompt_set}/{variant}/{prompt_id}/seed{seed}/gaussians.ply"
+    assert pattern.replace("<results>", "results").format(prompt_set="smoke", variant="sctd", prompt_id="corgi", seed=0) == concrete
+
+
+# -- planning without torch -------------------------------------------------------------------------------------
+def test_config_and_planner_import_no_torch():
+    code = ("import sys, yaml; import segmentdreamer.config; from segmentdreamer.plan.experiment import load_experiment; "
+            "from segmentdreamer.plan.manifests import table1_manifest; "
+            "e = load_experiment(yaml.safe_load(open('config.yaml'))); table1_manifest(e, 'dreamfusion40'); "
+            "print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+def test_ruff_is_clean():
+    ruff = Path(sys.executable).parent / "ruff"
+    if not ruff.exists():
+        pytest.fail("ruff is not installed beside this Python (it is in the dev extra: pip install -e '.[dev]')")
+    result = subprocess.run([str(ruff), "check", "segmentdreamer", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_schema_lists_no_methods():
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text(encoding="utf-8"))
+    method = schema["properties"]["variants"]["additionalProperties"]["properties"]["method"]
+    assert "enum" not in method  # the registry is the one list of methods
