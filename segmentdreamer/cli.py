@@ -11,6 +11,8 @@
     segmentdreamer figure --manifest FILE --out PREFIX             an ablation / gallery grid + metric table + plot
     segmentdreamer build-extensions --out MARKER                   compile gsplat's CUDA kernels once (no-op on CPU)
     segmentdreamer make-tiny-models DIR                            tiny random-weight models for offline tests
+    segmentdreamer doctor [--config config.yaml] [TARGET...]       is everything the workflow needs here? (exit 1 if not)
+    segmentdreamer models                                          download commands for every model key
 """
 
 from __future__ import annotations
@@ -186,6 +188,29 @@ def _table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import yaml
+
+    from .doctor import diagnose, format_rows
+
+    path = Path(args.config)
+    config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    rows, ok = diagnose(config, Path.cwd(), args.targets)  # config paths are relative to where snakemake runs
+    print(f"segmentdreamer doctor: {path} (targets: {' '.join(args.targets) or 'all'})")
+    print(format_rows(rows))
+    print("everything the targets need is here" if ok else "something the targets need is missing (rows marked NO)")
+    return 0 if ok else 1
+
+
+def _models(args: argparse.Namespace) -> int:
+    from .doctor import download_commands
+
+    print(download_commands())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segmentdreamer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -273,6 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     build = verbs.add_parser("build-extensions", help="compile gsplat's CUDA extension once (before parallel GPU jobs)")
     build.add_argument("--out", required=True, help="marker file written when done")
     build.set_defaults(run=_build_extensions)
+    doctor = verbs.add_parser("doctor", help="check Python, torch, CUDA, gsplat, every model key, disk and profile on one screen")
+    doctor.add_argument("--config", default="config.yaml", help="the workflow config (default: config.yaml)")
+    doctor.add_argument("targets", nargs="*", help="the Snakemake targets you will run (default: all)")
+    doctor.set_defaults(run=_doctor)
+    models = verbs.add_parser("models", help="print the commands that fill every model key on a machine with internet")
+    models.set_defaults(run=_models)
     tiny = verbs.add_parser("make-tiny-models", help="write tiny random-weight models in the real on-disk layouts (offline tests, smoke runs)")
     tiny.add_argument("dir", help="output folder; gets sd/, clip/, pointe/ and image_reward/")
     tiny.set_defaults(run=_make_tiny_models)

@@ -71,9 +71,12 @@ def check_safetensors(path: str | os.PathLike, config_key: str) -> None:
         raise CorruptWeightsError(f"{where} is {'empty' if size == 0 else f'{size} bytes'}: not a safetensors file (a failed download?)")
     with open(path, "rb") as handle:
         (header_size,) = struct.unpack("<Q", handle.read(8))
-        if header_size > min(size - 8, SAFETENSORS_MAX_HEADER):
+        if header_size > SAFETENSORS_MAX_HEADER:
             raise CorruptWeightsError(f"{where} is not a safetensors file (its first 8 bytes announce a {header_size}-byte "
-                                      f"header in a {size}-byte file): truncated or another format")
+                                      "header): another format, or an error page saved under that name")
+        if header_size > size - 8:
+            raise CorruptWeightsError(f"{where} is truncated: {size} bytes on disk, its header alone needs {8 + header_size} "
+                                      "(download it again)")
         try:
             header = json.loads(handle.read(header_size))
         except (UnicodeDecodeError, json.JSONDecodeError):

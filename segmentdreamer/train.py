@@ -29,7 +29,7 @@ from .devices import PRIOR_DTYPES, resolve_device
 from .divergence import TrainingDiverged, check_marker, health_problems, write_marker
 from .losses import LossInput, loss_class
 from .plan.layout import RUN_FILES
-from .prior import DiffusionPrior, view_conditioning
+from .prior import DiffusionPrior, ObservedViews, load_prior, view_conditioning
 from .scene import densify
 from .scene.beg import BrightnessEqualizer
 from .scene.cameras import Cameras, TrainingCameraSampler
@@ -72,9 +72,9 @@ class Trainer:
         self.device = resolve_device(config.device)
         self.loss = build_loss(config)
         self.beg = BrightnessEqualizer() if uses_beg(config) else None
-        self.prior = prior or DiffusionPrior.from_pretrained(config.models.sd, dtype=PRIOR_DTYPES[config.prior_dtype],
-                                                             device=self.device, cache_dir=config.text_cache)
-        if config.compile_prior and self.prior.device.type == "cuda" and prior is None:
+        self.prior = prior or load_prior(config.models.sd, dtype=PRIOR_DTYPES[config.prior_dtype], device=self.device,
+                                         cache_dir=config.text_cache)
+        if config.compile_prior and self.prior.device.type == "cuda" and prior is None and hasattr(self.prior, "compile"):
             self.prior.compile()
         self.embeddings = self.prior.prompt_embeddings(config.prompt, config.negative_prompt)
         self.sampler = TrainingCameraSampler(config.cameras, config.resolution, config.resolution, seed=config.seed)
@@ -113,9 +113,9 @@ class Trainer:
 
     # ------------------------------------------------------------------ one iteration
     def _render_views(self, cameras: Cameras):
-        """Each view rendered alone with its own background and scale-noise draws. Returns renders, noisy scales."""
+        """Each view rendered alone with its own background and scale-noise draws. Returns renders, noisy scales, backgrounds."""
         g, a, res = activate(self.params), self.config.augment, self.config.resolution
-        renders, noisy_scales = [], []
+        renders, noisy_scales, backgrounds = [], [], []
         for i in range(len(cameras)):
             scales = g["scales"]
             if a.scale_noise > 0:
@@ -129,14 +129,15 @@ class Trainer:
             renders.append(render(g["means"], g["quats"], scales, g["opacities"], g["colors"], view.viewmats, view.Ks,
                                   res, res, background.to(self.device)))
             noisy_scales.append(scales)
-        return renders, torch.stack(noisy_scales)
+            backgrounds.append(background)
+        return renders, torch.stack(noisy_scales), torch.cat(backgrounds)
 
     def step(self, step: int) -> dict:
         """One training iteration; returns its log record (values may be device tensors)."""
         cfg, started = self.config, time.perf_counter()
         self.sampler.widen(step)
         cameras = self.sampler.sample(cfg.views)
-        renders, noisy_scales = self._render_views(cameras)
+        renders, noisy_scales, backgrounds = self._render_views(cameras)
         rgb = torch.cat([r.rgb for r in renders])
         disparity = torch.cat([r.disparity for r in renders])
         reg = cfg.regularize
@@ -145,6 +146,7 @@ class Trainer:
         flip = cfg.augment.flip and bool(torch.rand((), generator=self.generator) < 0.5)
         images, disparity_in = (rgb.flip(-1), disparity.flip(-1)) if flip else (rgb, disparity)
         use_disparity = bool(torch.rand((), generator=self.generator) < cfg.augment.disparity_prob)
+        self.prior.observe_views(ObservedViews(cameras, backgrounds, flip, use_disparity, cfg.resolution))
         latents = self.prior.encode(disparity_in.repeat(1, 3, 1, 1) if use_disparity else images, self.device_generator)
         cond = view_conditioning(self.embeddings, cameras.azimuths, perp_neg=cfg.perp_neg)
         out = self.loss(self.prior, LossInput(latents=latents, cond=cond, step=step, total_steps=cfg.iterations, images=images))

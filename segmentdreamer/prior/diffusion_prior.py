@@ -133,6 +133,9 @@ class DiffusionPrior:
     def device(self) -> torch.device:
         return self.unet.device
 
+    def observe_views(self, views) -> None:
+        """The trainer's per-iteration hook (:mod:`.views`); Stable Diffusion needs nothing from it."""
+
     def encode(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """z0 = scale * sample of the VAE posterior of (2 * images - 1); gradient flows to ``images``.
 

@@ -5,10 +5,12 @@
 
 import dataclasses
 import os
+import sys
 
 import pandas as pd
 from snakemake.exceptions import WorkflowError
 
+from segmentdreamer import preflight
 from segmentdreamer.config import ConfigError
 from segmentdreamer.plan.claim import claim_results_folder
 from segmentdreamer.plan.experiment import load_experiment
@@ -29,6 +31,14 @@ try:
         claim_results_folder(EXP.results, workflow.basedir)
 except (ConfigError, PromptListError) as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
+
+# Every model key the requested targets need, checked now: all problems in one message, before any job.
+if workflow.is_main_process and config["check_models"]:
+    _model_problems = preflight.problems(
+        config, preflight.requested_targets(sys.argv[1:])
+    )
+    if _model_problems:
+        raise WorkflowError(preflight.report(_model_problems))
 
 for _entries in EXP.prompts.values():
     validate(

@@ -1,0 +1,220 @@
+"""Preflight: every model key the requested targets need, checked before any job, all problems at once.
+
+``problems(config, targets)`` looks at each needed key's value (a folder, a file, or a hub id already in the
+local Hugging Face cache) and returns one readable line per problem: missing, the wrong layout, a damaged
+weight file (safetensors headers and PyTorch zip archives are checked without loading anything), or the
+wrong model (a Stable Diffusion copy that is 1.x or 2.1-v rather than 2.1-base). Keys the targets do not
+need are not asked for; ``tiny_models: true`` needs none. No torch: the whole check takes well under a
+second, so the Snakefile runs it at parse time and a dry run shows it too.
+
+What to put under each key, and where to get it on a machine with internet, is :data:`MODELS`
+(``segmentdreamer models`` prints the download commands).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .models import CorruptWeightsError, MissingWeightsError, check_diffusers_weights, check_safetensors, resolve_model
+
+
+@dataclass(frozen=True)
+class ModelKey:
+    """A ``models.<key>``: what it holds, what must be inside, and where it comes from."""
+
+    what: str
+    layout: str
+    download: str
+    """A command that fills the key on a machine with internet (``segmentdreamer models``)."""
+    files: tuple[str, ...] = ()
+    """Files that must exist inside a folder key."""
+    is_file: bool = False
+
+
+POINTE_URL = "https://openaipublic.azureedge.net/main/point-e"
+MODELS = {
+    "sd": ModelKey("Stable Diffusion 2.1-base, the prior and the FID reference images",
+                   "a diffusers folder: model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/",
+                   "hf download <a community mirror of stable-diffusion-2-1-base> --local-dir models/sd21-base",
+                   ("model_index.json", "unet/config.json", "vae/config.json", "text_encoder/config.json",
+                    "tokenizer/tokenizer_config.json", "scheduler/scheduler_config.json")),
+    "clip": ModelKey("CLIP ViT-L/14, the CLIP-L score", "a transformers CLIP folder (config.json, weights)",
+                     "hf download openai/clip-vit-large-patch14 --local-dir models/clip-vit-large-patch14", ("config.json",)),
+    "image_reward": ModelKey("ImageReward v1.0", "a folder with ImageReward.pt and med_config.json",
+                             "hf download THUDM/ImageReward --local-dir models/ImageReward", ("ImageReward.pt", "med_config.json")),
+    "image_reward_tokenizer": ModelKey("the BERT tokenizer of ImageReward", "a bert-base-uncased tokenizer folder (vocab.txt)",
+                                       "hf download google-bert/bert-base-uncased --local-dir models/bert-base-uncased",
+                                       ("vocab.txt",)),
+    "pointe": ModelKey("Point-E base40M-textvec + upsample", "a folder with base_40m_textvec.pt and upsample_40m.pt",
+                       f"mkdir -p models/pointe && wget -P models/pointe {POINTE_URL}/base_40m_textvec.pt {POINTE_URL}/upsample_40m.pt",
+                       ("base_40m_textvec.pt", "upsample_40m.pt")),
+    "pointe_clip": ModelKey("CLIP ViT-L/14 for Point-E's text (open_clip)", "an open_clip ViT-L-14 state dict file",
+                            "hf download timm/vit_large_patch14_clip_224.openai open_clip_pytorch_model.bin --local-dir "
+                            "models/clip-vit-l-14", is_file=True),
+    "inception": ModelKey("FID's InceptionV3 (torch-fidelity)", "torch-fidelity's weights-inception-2015-12-05-6726825d.pth file",
+                          "wget -P models/inception https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+                          "weights-inception-2015-12-05-6726825d.pth", is_file=True),
+}
+
+SD21_BASE = {"unet/config.json": {"cross_attention_dim": 1024, "sample_size": 64},
+             "scheduler/scheduler_config.json": {"prediction_type": "epsilon"},
+             "text_encoder/config.json": {"hidden_size": 1024}}
+"""What tells SD 2.1-base apart: 1.x has cross_attention_dim 768; 2.x-v predicts v at sample_size 96."""
+
+TARGETS_NEEDING = {
+    "table1": ("train", "clip", "image_reward", "fid"),
+    "ablations": ("train", "clip"),
+    "gallery": ("train", "clip"),
+}
+"""What each target rule's jobs need; ``all`` and unknown targets (files, other rules) need everything."""
+
+
+def needed_keys(config: dict, targets: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The model keys the requested targets (none: ``all``) need under this workflow config."""
+    if config.get("tiny_models"):
+        return []
+    needs: set[str] = set()
+    for target in targets or ("all",):
+        name = "ablations" if target.startswith("ablation_") else target
+        needs |= set(TARGETS_NEEDING.get(name, ("train", "clip", "image_reward", "fid")))
+    keys = []
+    if "train" in needs or "fid" in needs:
+        keys.append("sd")
+    if "train" in needs and (config.get("init") or {}).get("method", "pointe") == "pointe":
+        keys += ["pointe", "pointe_clip"]
+    if "clip" in needs:
+        keys.append("clip")
+    evaluation = config.get("eval") or {}
+    if "image_reward" in needs and evaluation.get("image_reward", True):
+        keys += ["image_reward", "image_reward_tokenizer"]
+    if "fid" in needs and (evaluation.get("fid") or {}).get("features", "inception") == "inception":
+        keys.append("inception")
+    return keys
+
+
+def problems(config: dict, targets: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """One line per problem with a needed model key (empty: all present and well-formed)."""
+    models = config.get("models") or {}
+    found = []
+    for key in needed_keys(config, targets):
+        value = models.get(key)
+        if key == "image_reward_tokenizer" and tokenizer_beside_image_reward(models):
+            continue
+        found += [f"models.{key} = {value!r}: {line}" for line in check_key(key, value)]
+    return found
+
+
+def check_key(key: str, value: str | None) -> list[str]:
+    """What is wrong with ``models.<key> = value`` (empty list: fine)."""
+    spec = MODELS[key]
+    hint = f"put {spec.layout} there ({spec.what}); `segmentdreamer models` prints the download command"
+    if not value:
+        return [f"not set: {hint}"]
+    if key == "sd" and value.startswith("target-scene:"):
+        return []  # the known-answer prior needs no weights
+    try:
+        path = _local(value, key, spec)
+    except MissingWeightsError:
+        return [f"neither a local {'file' if spec.is_file else 'folder'} nor in the local Hugging Face cache: {hint}"]
+    if spec.is_file:
+        return _check_weight_file(path, key)
+    missing = [name for name in spec.files if not (path / name).is_file()]
+    if missing:
+        return [f"{path} lacks {', '.join(missing)}: {hint}"]
+    lines = []
+    for name in spec.files:
+        if name.endswith(".pt"):
+            lines += _check_weight_file(path / name, key)
+    if key == "sd":
+        lines += _check_sd21_base(path)
+    if key == "clip" and json.loads((path / "config.json").read_text(encoding="utf-8")).get("model_type") != "clip":
+        lines.append(f"{path}/config.json is not a CLIP model (model_type is not 'clip')")
+    return lines
+
+
+def _local(value: str, key: str, spec: ModelKey) -> Path:
+    path = Path(value).expanduser()
+    if spec.is_file:
+        if not path.is_file():
+            raise MissingWeightsError(key)
+        return path
+    return resolve_model(value, f"models.{key}", spec.layout)
+
+
+def tokenizer_beside_image_reward(models: dict) -> bool:
+    """The BERT tokenizer may live in the ImageReward folder; then models.image_reward_tokenizer is not needed."""
+    folder = models.get("image_reward")
+    return bool(folder) and (Path(folder).expanduser() / "vocab.txt").is_file()
+
+
+def _check_weight_file(path: Path, key: str) -> list[str]:
+    """A PyTorch checkpoint must be a complete zip archive, a .safetensors a complete safetensors file."""
+    try:
+        if path.suffix == ".safetensors":
+            check_safetensors(path, f"models.{key}")
+        elif path.stat().st_size == 0:
+            return [f"{path} is empty (a failed download?)"]
+        elif path.suffix in (".pt", ".pth", ".bin") and not zipfile.is_zipfile(path):
+            return [f"{path} is not a complete PyTorch checkpoint (truncated, or not a checkpoint): download it again"]
+    except CorruptWeightsError as error:
+        return [str(error).removeprefix(f"models.{key}: ")]
+    return []
+
+
+def _check_sd21_base(folder: Path) -> list[str]:
+    lines = []
+    try:
+        check_diffusers_weights(folder, ("unet", "vae", "text_encoder"), "models.sd")
+    except MissingWeightsError as error:
+        lines.append(str(error).removeprefix("models.sd: "))
+    for name, expected in SD21_BASE.items():
+        config = json.loads((folder / name).read_text(encoding="utf-8"))
+        wrong = {k: config.get(k) for k, v in expected.items() if config.get(k) != v}
+        if wrong:
+            lines.append(f"{folder} is not Stable Diffusion 2.1-base: {name} has "
+                         + ", ".join(f"{k} = {v!r} (2.1-base: {expected[k]!r})" for k, v in wrong.items())
+                         + _which_model(wrong))
+    return lines
+
+
+def _which_model(wrong: dict) -> str:
+    if wrong.get("cross_attention_dim") == 768:
+        return "; this looks like Stable Diffusion 1.x"
+    if wrong.get("prediction_type") == "v_prediction" or wrong.get("sample_size") == 96:
+        return "; this looks like Stable Diffusion 2.x-v (768 px, v-prediction), not the 512 px base model"
+    return ""
+
+
+def requested_targets(argv: list[str]) -> list[str]:
+    """The targets on a Snakemake command line (empty: the default target), read with Snakemake's own parser."""
+    try:
+        from snakemake.cli import get_argument_parser
+
+        args, _ = get_argument_parser().parse_known_args(argv)
+        return list(args.targets or [])
+    except (ImportError, SystemExit):
+        return []
+
+
+def report(lines: list[str]) -> str:
+    """The message a user sees: every problem, then what to do."""
+    body = "\n".join(f"  - {line}" for line in lines)
+    return (f"{len(lines)} model key{'s' if len(lines) != 1 else ''} the requested targets need "
+            f"{'are' if len(lines) != 1 else 'is'} not ready:\n{body}\n"
+            "Set them in config.yaml (models:) or with --config 'models={...}'; `segmentdreamer models` prints the "
+            "download commands, `segmentdreamer doctor` checks everything. Without weights: "
+            "`snakemake --configfile workflow/smoke.yaml --cores 2` runs the whole pipeline on tiny random models.")
+
+
+def free_disk(path: str | os.PathLike) -> int:
+    """Free bytes on the disk that holds ``path`` (or its nearest existing parent)."""
+    import shutil
+
+    path = Path(path).resolve()
+    while not path.exists():
+        path = path.parent
+    return shutil.disk_usage(path).free

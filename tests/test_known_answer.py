@@ -1,0 +1,132 @@
+"""Known-answer distillation: under the exact denoiser of a ground-truth scene, training recovers the scene.
+
+The whole chain runs (cameras, per-view backgrounds, flip, disparity latents, the encoder, the loss, Adam,
+densification, checkpoints, the evaluation ring); only the prior is replaced (prior/target_scene.py).
+"""
+
+import dataclasses
+
+import pytest
+import torch
+
+from segmentdreamer.config import DensifyConfig, OptimConfig, TrainConfig
+from segmentdreamer.evaluate.known_answer import compare
+from segmentdreamer.losses import LossInput, loss_class
+from segmentdreamer.prior.conditioning import view_conditioning
+from segmentdreamer.prior.target_scene import LinearLatentMap, TargetScenePrior
+from segmentdreamer.scene.gaussians import from_points, sphere_points
+from segmentdreamer.scene.known_scenes import build_scene
+from segmentdreamer.train import Trainer
+
+# Measured on the 2-core CI machine (200 iterations, 2 views at 64 px, a sphere of 2000 Gaussians, the 120-view
+# ring): SDS 38.7 dB, SCTD 18.3 dB (unconditional_std 1.0), the grey-sphere start 13.1 dB. The test asserts the
+# measured values minus a margin (SDS >= 35, SCTD >= 16). Mutations run once on SDS (not committed) land below
+# the floor: a sign flip of the residual 9.8 dB, views handed to the prior out of step with the renders 13.7,
+# the encoder's gradient dropped 12.8, Gaussians mis-indexed after densification 30.5.
+START_PSNR = 13.1
+
+
+def known_answer_config(method: str, iterations: int = 200) -> TrainConfig:
+    """The demo's recipe: the paper's, with learning rates and densification compressed into 200 iterations."""
+    config = TrainConfig(prompt="a totem", method=method, iterations=iterations, views=2, resolution=64, sphere_points=2000,
+                         checkpoint_every=100, log_every=50, device="cpu",
+                         optim=OptimConfig(means_lr=(5e-3, 5e-4), colour_lr=(2e-2, 5e-3)),
+                         densify=DensifyConfig(start=100, stop=140, every=100, grad_threshold=2e-4))
+    config.models.sd = "target-scene:totem"
+    config.cameras = dataclasses.replace(config.cameras, radius_range=(3.5, 3.8), widen_every=10**6)
+    return config
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("method", "floor"), [("sds", 35.0), ("sctd", 16.0)])
+def test_sds_and_sctd_recover_the_ground_truth(tmp_path, method, floor):
+    trainer = Trainer(known_answer_config(method), tmp_path)
+    trainer.run()
+    truth = build_scene("totem")
+    learned = compare(trainer.params, truth, views=120, resolution=64)
+    start = compare(from_points(sphere_points(2000, generator=torch.Generator().manual_seed(0))), truth, views=120, resolution=64)
+    assert start["psnr"] == pytest.approx(START_PSNR, abs=1.0)
+    assert learned["psnr"] >= floor and learned["psnr"] > start["psnr"] + 3, (learned["psnr"], start["psnr"])
+    assert learned["iou"] > 0.85 and learned["ssim"] > start["ssim"]
+
+
+def _gradient(method: str, prior: TargetScenePrior, z0: torch.Tensor) -> torch.Tensor:
+    cond = view_conditioning(prior.prompt_embeddings("x"), torch.tensor([0.0, 120.0]))
+    z0 = z0.clone().requires_grad_(True)
+    loss_class(method)(seed=1)(prior, LossInput(latents=z0, cond=cond, step=2000, total_steps=5000)).loss.backward()
+    return z0.grad
+
+
+@pytest.mark.parametrize("method", ["sds", "ism", "sctd"])
+def test_away_from_the_ground_truth_the_gradient_points_back(method):
+    prior = TargetScenePrior([build_scene("totem", points_per_part=50)], unconditional_std=1.0)
+    z_star = torch.randn(2, 4, 16, 16, generator=torch.Generator().manual_seed(0))
+    prior.targets = [z_star]
+    offset = 0.5 * torch.ones_like(z_star)
+    grad = _gradient(method, prior, z_star + offset)
+    cosine = float((grad * offset).sum() / (grad.norm() * offset.norm()))
+    assert cosine > 0.3, (method, cosine)  # descent moves z0 back toward z*
+    if method == "sds":  # CFG's branches both mean the point mass: SDS rests exactly on z*
+        assert _gradient(method, prior, z_star).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("method", ["cds", "sctd"])
+def test_under_a_bare_point_mass_consistency_losses_see_nothing(method):
+    """The probability-flow ODE of a point mass is consistent from any start: CDS (whose branches are both the
+    point mass) and SCTD with a point-mass unconditional model get a zero gradient for every z0. This is why the
+    known-answer prior's unconditional model is a Gaussian (prior/target_scene.py)."""
+    prior = TargetScenePrior([build_scene("totem", points_per_part=50)], unconditional_std=0.0)
+    z_star = torch.randn(2, 4, 16, 16, generator=torch.Generator().manual_seed(0))
+    prior.targets = [z_star]
+    assert _gradient(method, prior, z_star + 0.5).abs().max() < 1e-4
+
+
+def test_cfg_fixed_point_is_the_extrapolation_beyond_the_prompt():
+    """Two scenes: prompt -> z_txt, negative -> z_neg. SDS with scale g rests at z_neg + g (z_txt - z_neg)."""
+    prior = TargetScenePrior([build_scene("totem", points_per_part=20), build_scene("crate", points_per_part=20)])
+    z_txt, z_neg = torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8)
+    prior.targets = [z_txt, z_neg]
+    cond = view_conditioning(prior.prompt_embeddings("x"), torch.tensor([0.0]))
+    g = 7.5
+    for z0, resting in ((z_neg + g * (z_txt - z_neg), True), (z_txt, False)):
+        z0 = z0.clone().requires_grad_(True)
+        loss_class("sds")(guidance_scale=g, seed=0)(prior, LossInput(latents=z0, cond=cond, step=0, total_steps=10)).loss.backward()
+        assert bool(z0.grad.abs().max() < 1e-4) is resting
+    # the empty prompt is the two objects' mixture: its denoiser lies between them
+    x, t = 0.5 * (z_txt + z_neg), torch.tensor([500])
+    eps = prior.predict_noise(x, t, torch.full((1, 1, 1), 0.5))
+    a, s = prior.schedule.alpha(t, x), prior.schedule.sigma(t, x)
+    mean = (x - s * eps) / a
+    assert (mean - z_txt).norm() < (z_neg - z_txt).norm() and (mean - z_neg).norm() < (z_neg - z_txt).norm()
+
+
+def test_the_linear_latent_map_loses_nothing():
+    latent_map = LinearLatentMap(torch.device("cpu"))
+    images = torch.rand(2, 3, 8, 8)
+    torch.testing.assert_close(latent_map.decode(latent_map.encode(images)), images, rtol=0, atol=1e-5)
+
+
+def test_the_ground_truth_is_asymmetric():
+    """Front, back, left, right, top and bottom of the totem look different (no orientation error can hide)."""
+    from segmentdreamer.evaluate.known_answer import ring_renders
+
+    rgb, _ = ring_renders(build_scene("totem"), views=4, resolution=32)  # azimuths 0, 90, 180, 270
+    for i in range(4):
+        for j in range(i + 1, 4):
+            assert (rgb[i] - rgb[j]).abs().mean() > 0.01, (i, j)
+    assert (rgb[1] - rgb[3].flip(-1)).abs().mean() > 0.01  # the right is not the mirrored left
+
+
+def test_a_resumed_known_answer_run_ends_where_an_uninterrupted_one_does(tmp_path):
+    """Kill and resume mid-run (the checkpoint path a killed job takes): the same Gaussians, so the same PSNR."""
+    config = dataclasses.replace(known_answer_config("sds", iterations=40), checkpoint_every=10)
+    whole = Trainer(config, tmp_path / "whole")
+    whole.run()
+    Trainer(config, tmp_path / "split").run(stop_after=24)  # stops after iteration 24 (its last checkpoint: 25)
+    resumed = Trainer(config, tmp_path / "split")
+    resumed.run(resume=True)
+    assert resumed.start_step == 25
+    for name, value in whole.params.items():
+        assert torch.equal(value, resumed.params[name]), name
+    truth = build_scene("totem")
+    assert compare(whole.params, truth, views=8)["psnr"] == compare(resumed.params, truth, views=8)["psnr"]
