@@ -62,13 +62,8 @@ def model_lines(config: dict, targets: list[str]) -> list[tuple[str, str, bool]]
     models = config.get("models") or {}
     if config.get("tiny_models"):
         return [("models", "tiny_models: true: every key points at the tiny random-weight models (no weights needed)", True)]
-    rows = []
-    for key in preflight.needed_keys(config, targets):
-        found = preflight.check_key(key, models.get(key))
-        if key == "image_reward_tokenizer" and preflight.tokenizer_beside_image_reward(models):
-            found = []
-        rows.append((f"models.{key}", f"{models.get(key)!r}: " + ("ok" if not found else "; ".join(found)), not found))
-    return rows
+    return [(f"models.{key}", f"{models.get(key)!r}: " + ("ok" if not found else "; ".join(found)), not found)
+            for key, found in preflight.key_problems(config, targets).items()]
 
 
 def profile_line(root: Path) -> tuple[str, str, bool]:

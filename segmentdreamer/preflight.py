@@ -96,16 +96,17 @@ def needed_keys(config: dict, targets: list[str] | tuple[str, ...] = ()) -> list
     return keys
 
 
+def key_problems(config: dict, targets: list[str] | tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """Each needed model key and what is wrong with it (an empty list: present and well-formed)."""
+    models = config.get("models") or {}
+    return {key: [] if key == "image_reward_tokenizer" and tokenizer_beside_image_reward(models)
+            else check_key(key, models.get(key)) for key in needed_keys(config, targets)}
+
+
 def problems(config: dict, targets: list[str] | tuple[str, ...] = ()) -> list[str]:
     """One line per problem with a needed model key (empty: all present and well-formed)."""
     models = config.get("models") or {}
-    found = []
-    for key in needed_keys(config, targets):
-        value = models.get(key)
-        if key == "image_reward_tokenizer" and tokenizer_beside_image_reward(models):
-            continue
-        found += [f"models.{key} = {value!r}: {line}" for line in check_key(key, value)]
-    return found
+    return [f"models.{key} = {models.get(key)!r}: {line}" for key, lines in key_problems(config, targets).items() for line in lines]
 
 
 def check_key(key: str, value: str | None) -> list[str]:
