@@ -211,6 +211,10 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+GPU_VERBS = frozenset({"init", "train", "render", "eval-clip", "eval-ir", "ref-images", "fid"})
+"""Verbs that run on a GPU when there is one: each claims a GPU slot first (``gpu_slots``)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segmentdreamer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -318,6 +322,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .prompts import PromptListError
 
     try:
+        if args.verb in GPU_VERBS:
+            from .gpu_slots import claim_gpu_for_job
+
+            claim_gpu_for_job()  # which GPU of the host this job takes (no-op without CUDA)
         return args.run(args)
     except (MissingWeightsError, ConfigError, PromptListError) as error:
         log.error("%s", error)

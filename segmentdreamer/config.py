@@ -185,8 +185,10 @@ class TrainConfig:
     """auto (CUDA if available), cpu, cuda or cuda:N."""
     prior_dtype: Literal["auto", "fp16", "bf16", "fp32"] = "auto"
     """auto: fp16 on CUDA, fp32 on CPU."""
-    compile_prior: bool = False
-    """torch.compile the UNet and the VAE decoder on CUDA (faster after a few minutes of compiling; BENCHMARKS.md)."""
+    compile_prior: bool | None = None
+    """torch.compile the UNet, the VAE encoder and the decoder (``DiffusionPrior.compile``); None: on when the
+    device is CUDA, off on the CPU. Same math up to fp16 rounding; the first iterations pay a few minutes of
+    compiling (BENCHMARKS.md)."""
     text_cache: str | None = None
     models: ModelsConfig = field(default_factory=ModelsConfig)
     cameras: CameraConfig = field(default_factory=CameraConfig)

@@ -50,6 +50,12 @@ def uses_beg(config: TrainConfig) -> bool:
     return config.beg if config.beg is not None else type(config.loss).beg_default
 
 
+def compiles_prior(config: TrainConfig, device: torch.device) -> bool:
+    """``compile_prior`` resolved: as set, or (None) on exactly when the prior lives on a CUDA device."""
+    wanted = config.compile_prior if config.compile_prior is not None else device.type == "cuda"
+    return wanted and device.type == "cuda"
+
+
 def total_variation(x: Tensor) -> Tensor:
     """TV(x) = 2 (sum dh^2 / (C (H-1) W) + sum dw^2 / (C H (W-1))) / B for x [B, C, H, W]."""
     b, c, h, w = x.shape
@@ -74,7 +80,7 @@ class Trainer:
         self.beg = BrightnessEqualizer() if uses_beg(config) else None
         self.prior = prior or load_prior(config.models.sd, dtype=PRIOR_DTYPES[config.prior_dtype], device=self.device,
                                          cache_dir=config.text_cache)
-        if config.compile_prior and self.prior.device.type == "cuda" and prior is None and hasattr(self.prior, "compile"):
+        if prior is None and compiles_prior(config, self.prior.device) and hasattr(self.prior, "compile"):
             self.prior.compile()
         self.embeddings = self.prior.prompt_embeddings(config.prompt, config.negative_prompt)
         self.sampler = TrainingCameraSampler(config.cameras, config.resolution, config.resolution, seed=config.seed)

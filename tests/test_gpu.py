@@ -148,6 +148,24 @@ def test_explicit_vae_attention_in_fp16_gives_the_sdpa_encoder_gradient(tiny_mod
         assert (explicit - sdpa).norm() / sdpa.norm() < 5e-3
 
 
+def test_compiled_encoder_gives_the_eager_latents_and_image_gradient(tiny_models):
+    """compile_prior's encoder (torch.compile, NCHW, backward through AOTAutograd) encodes as eager does and hands
+    the renders the eager gradient, up to fp16 kernel differences."""
+    eager = DiffusionPrior.from_pretrained(tiny_models / "sd", device="cuda")
+    compiled = DiffusionPrior.from_pretrained(tiny_models / "sd", device="cuda")
+    compiled.compile_encoder()
+    images = torch.rand((4, 3, 64, 64), generator=torch.Generator().manual_seed(0)).cuda()
+    weights = torch.randn((4, 4, 8, 8), generator=torch.Generator().manual_seed(1)).cuda()
+    results = []
+    for prior in (eager, compiled):
+        x = images.clone().requires_grad_()
+        z0 = prior.encode(x, torch.Generator("cuda").manual_seed(2))
+        (z0.float() * weights).sum().backward()
+        results.append((z0.float(), x.grad))
+    for reference, fast in zip(*results):
+        assert (reference - fast).norm() / reference.norm() < 5e-3
+
+
 def test_compiled_decoder_decodes_what_eager_decodes(tiny_models):
     eager = DiffusionPrior.from_pretrained(tiny_models / "sd", device="cuda")
     compiled = DiffusionPrior.from_pretrained(tiny_models / "sd", device="cuda")

@@ -89,14 +89,25 @@ def test_encode_hands_the_vae_nchw_pixels_whatever_the_render_layout(tiny_prior,
     torch.testing.assert_close(from_permuted, from_contiguous)
 
 
-def test_compile_is_compile_prior_unet_then_decoder(tiny_prior, monkeypatch):
-    """``DiffusionPrior.compile`` (what ``train.compile_prior`` calls) compiles the UNet in the given mode and the decoder."""
+def test_compile_is_compile_prior_unet_encoder_decoder(tiny_prior, monkeypatch):
+    """``DiffusionPrior.compile`` (what ``train.compile_prior`` calls) compiles the UNet in the given mode, the
+    VAE encoder and the decoder."""
     calls = []
     monkeypatch.setattr(tiny_prior, "compile_unet", lambda mode: calls.append(("unet", mode)))
+    monkeypatch.setattr(tiny_prior, "compile_encoder", lambda: calls.append(("encoder",)))
     monkeypatch.setattr(tiny_prior, "compile_decoder", lambda: calls.append(("decoder",)))
     tiny_prior.compile()
     tiny_prior.compile(unet_mode="reduce-overhead")
-    assert calls == [("unet", "default"), ("decoder",), ("unet", "reduce-overhead"), ("decoder",)]
+    assert calls == [("unet", "default"), ("encoder",), ("decoder",), ("unet", "reduce-overhead"), ("encoder",), ("decoder",)]
+
+
+@pytest.mark.parametrize("setting,device,expected", [(None, "cuda", True), (None, "cpu", False), (True, "cpu", False),
+                                                     (False, "cuda", False), (True, "cuda", True)])
+def test_compile_prior_defaults_to_on_exactly_on_cuda(setting, device, expected):
+    from segmentdreamer.config import TrainConfig
+    from segmentdreamer.train import compiles_prior
+
+    assert compiles_prior(TrainConfig(compile_prior=setting), torch.device(device)) is expected
 
 
 def test_explicit_vae_attention_computes_what_sdpa_computes(tiny_models):

@@ -5,6 +5,7 @@
 
 import dataclasses
 import os
+import shlex
 import sys
 
 import pandas as pd
@@ -12,6 +13,7 @@ from snakemake.exceptions import WorkflowError
 
 from segmentdreamer import preflight
 from segmentdreamer.config import ConfigError
+from segmentdreamer.gpu_slots import JOBS_PER_GPU_ENV
 from segmentdreamer.plan.claim import claim_results_folder
 from segmentdreamer.plan.experiment import load_experiment
 from segmentdreamer.plan.layout import ID_PATTERN, TARGET_FILES, VARIANT_PATTERN
@@ -90,6 +92,14 @@ def gpu_inputs():
 # (one folder for the whole workflow, so gsplat compiles once, in build_extensions).
 EXTENSIONS_DIR = config.get("torch_extensions_dir") or os.path.dirname(
     EXP.layout.extensions_marker()
+)
+
+
+# The environment every GPU job starts with (`{params.gpu_env}` in its shell line): gsplat's one build
+# folder and, when jobs use GPUs, jobs_per_gpu for the job's GPU placement (segmentdreamer/gpu_slots.py:
+# each job claims a free slot, filling every GPU of the host once before any GPU takes a second job).
+GPU_ENV = f"TORCH_EXTENSIONS_DIR={shlex.quote(EXTENSIONS_DIR)}" + (
+    f" {JOBS_PER_GPU_ENV}={int(config['jobs_per_gpu'])}" if GPU_PER_JOB else ""
 )
 
 

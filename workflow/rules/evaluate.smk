@@ -20,8 +20,9 @@ rule eval_clip:
     params:
         clip=model("clip"),
         device=config["device"],
+        gpu_env=GPU_ENV,
     shell:
-        "OMP_NUM_THREADS={threads} segmentdreamer eval-clip --views {input.views:q} --prompts {input.prompts:q}"
+        "OMP_NUM_THREADS={threads} {params.gpu_env} segmentdreamer eval-clip --views {input.views:q} --prompts {input.prompts:q}"
         " --prompt-id {wildcards.prompt_id:q} --clip {params.clip:q} --device {params.device}"
         " --out {output:q} > {log:q} 2>&1"
 
@@ -45,8 +46,9 @@ rule eval_image_reward:
         image_reward=model("image_reward"),
         tokenizer=model("image_reward_tokenizer"),
         device=config["device"],
+        gpu_env=GPU_ENV,
     shell:
-        "OMP_NUM_THREADS={threads} segmentdreamer eval-ir --views {input.views:q} --prompts {input.prompts:q}"
+        "OMP_NUM_THREADS={threads} {params.gpu_env} segmentdreamer eval-ir --views {input.views:q} --prompts {input.prompts:q}"
         " --prompt-id {wildcards.prompt_id:q} --image-reward {params.image_reward:q}"
         " --tokenizer {params.tokenizer:q} --device {params.device} --out {output:q} > {log:q} 2>&1"
 
@@ -75,9 +77,10 @@ rule reference_images:
         seed=config["eval"]["fid"]["seed"],
         compile="--compile" if config["eval"]["fid"].get("compile") else "",
         device=config["device"],
+        gpu_env=GPU_ENV,
     shell:
         # Images go to a folder that is not a declared output, so a killed job resumes where it stopped.
-        "OMP_NUM_THREADS={threads} segmentdreamer ref-images --prompts {input.prompts:q} --count {params.images} --out {params.folder:q}"
+        "OMP_NUM_THREADS={threads} {params.gpu_env} segmentdreamer ref-images --prompts {input.prompts:q} --count {params.images} --out {params.folder:q}"
         " --sd {params.sd:q} --batch {params.batch} --steps {params.steps} --resolution {params.resolution}"
         " --seed {params.seed} {params.compile} --device {params.device} --summary {output.summary:q} > {log:q} 2>&1"
 
@@ -103,7 +106,8 @@ rule fid:
         inception=model("inception"),
         cache=EXP.layout.cache("fid"),  # params get no path variables
         device=config["device"],
+        gpu_env=GPU_ENV,
     shell:
-        "OMP_NUM_THREADS={threads} segmentdreamer fid --reference {params.reference:q} --generated {input.views:q}"
+        "OMP_NUM_THREADS={threads} {params.gpu_env} segmentdreamer fid --reference {params.reference:q} --generated {input.views:q}"
         " --features {params.features} --inception={params.inception:q} --cache {params.cache:q}"
         " --device {params.device} --out {output:q} > {log:q} 2>&1"

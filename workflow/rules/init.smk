@@ -22,8 +22,9 @@ rule init_pointe:
         pointe_clip=model("pointe_clip"),
         cache=EXP.layout.cache("pointe"),  # params get no path variables
         device=config["device"],
+        gpu_env=GPU_ENV,
     shell:
-        "OMP_NUM_THREADS={threads} segmentdreamer init --prompts {input.prompts:q} --prompt-id {wildcards.prompt_id:q}"
+        "OMP_NUM_THREADS={threads} {params.gpu_env} segmentdreamer init --prompts {input.prompts:q} --prompt-id {wildcards.prompt_id:q}"
         " --steps {params.steps} --copies {params.copies} --pointe {params.pointe:q}"
         " --pointe-clip {params.pointe_clip:q} --cache {params.cache:q} --device {params.device}"
         " --out {output:q} > {log:q} 2>&1"

@@ -28,9 +28,9 @@ rule render:
         resolution=config["eval"]["resolution"],
         elevation=config["eval"]["elevation"],
         device=config["device"],
-        extensions=lambda wildcards: EXTENSIONS_DIR,
+        gpu_env=GPU_ENV,
     shell:
-        "OMP_NUM_THREADS={threads} TORCH_EXTENSIONS_DIR={params.extensions:q} segmentdreamer render --ply {input.ply:q}"
+        "OMP_NUM_THREADS={threads} {params.gpu_env} segmentdreamer render --ply {input.ply:q}"
         " --out {output.views:q} --video {output.video:q} --views {params.views}"
         " --resolution {params.resolution} --elevation {params.elevation} --device {params.device}"
         " > {log:q} 2>&1"

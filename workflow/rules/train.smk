@@ -43,9 +43,9 @@ rule train:
         gpu=GPU_PER_JOB,
     params:
         folder=folder_of("ply"),
-        extensions=lambda wildcards: EXTENSIONS_DIR,
+        gpu_env=GPU_ENV,
     shell:
         # The log is appended to: a retry keeps the earlier attempts' messages (a divergence, a kill).
         "date '+==== train attempt, %F %T ====' >> {log:q};"
-        " OMP_NUM_THREADS={threads} TORCH_EXTENSIONS_DIR={params.extensions:q} segmentdreamer train --config {input.config:q}"
+        " OMP_NUM_THREADS={threads} {params.gpu_env} segmentdreamer train --config {input.config:q}"
         " --out {params.folder:q} --resume >> {log:q} 2>&1"

@@ -1,0 +1,214 @@
+"""What Table 1 and the whole workflow cost on this GPU: today's path against the fast default, one command.
+
+    python benchmarks/table1_cost.py [--methods sctd,sds,ism,cds,gcs] [--jobs-per-gpu 3] [--window 25] [--json OUT.json]
+
+Full-size SD 2.1-base architectures with random weights (weights do not change the cost), fp16, 4 views at
+512^2, 81,920 Gaussians, the trainer's full step (``benchmark_config``). Three measurements, each in fresh
+worker processes (this script started again with ``--worker``), all in the same run so that they share the
+machine (absolute times move +-25 % between H200 leases; compare the ratios):
+
+1. ``today``: one asset at a time, eager prior (what ``config.yaml`` shipped before compile_prior defaulted to on).
+2. ``fast``: one asset at a time, the default now: ``DiffusionPrior.compile`` (UNet, VAE encoder and decoder).
+3. ``throughput``: ``--jobs-per-gpu`` K training processes at once on the GPU (what ``jobs_per_gpu: K``
+   schedules), process k training method k mod 5 (default K = 5: the Table 1 mix, one asset of each method),
+   fast path. The workers wait at a barrier until all have compiled, then run for ``--window`` seconds; a
+   method's per-asset ms/iter is its process's median iteration time while sharing, divided by K.
+
+Per method the table gives median ms/iter (quartiles) of 1 and 2, and 3; then the projected GPU-hours of
+Table 1 (the planned runs of ``config.yaml``: 40 prompts x 5 methods x 5000 iterations) and of the ``all``
+target (Table 1 + ablations + gallery), per path. Perp-Neg SCTD runs (ablation) are costed at SCTD's
+throughput ratio applied to its own single-asset time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench_common import Column, benchmark_config, machine, report
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ---------------------------------------------------------------------------------------------- worker side
+def quartiles(times: list[float]) -> tuple[float, float, float]:
+    q1, median, q3 = statistics.quantiles(times, n=4) if len(times) > 1 else (times[0],) * 3
+    return q1, median, q3
+
+
+def run_worker(args: argparse.Namespace) -> None:
+    """Time ``args.methods`` one after another on one prior (eager or compiled); JSON to ``args.json``."""
+    import torch
+
+    from segmentdreamer.testing.tiny_models import full_size_stable_diffusion
+    from segmentdreamer.train import Trainer
+
+    prior = full_size_stable_diffusion("cuda", torch.float16)
+    if args.path != "today":
+        prior.compile()
+    results = {}
+    for method in args.methods.split(","):
+        trainer = Trainer(benchmark_config(method), Path(args.scratch) / f"{method.replace(':', '_')}-{os.getpid()}", prior=prior)
+        step = 3001  # after the warm-up schedules
+        for _ in range(args.warmup):
+            trainer.step(step)
+            step += 1
+        torch.cuda.synchronize()
+        if args.barrier:
+            wait_at_barrier(Path(args.barrier), args.barrier_count)
+        times, deadline = [], time.perf_counter() + args.window if args.window else None
+        while (deadline is None and len(times) < args.iters) or (deadline is not None and time.perf_counter() < deadline):
+            start = time.perf_counter()
+            trainer.step(step)
+            torch.cuda.synchronize()
+            times.append(1000.0 * (time.perf_counter() - start))
+            step += 1
+        q1, median, q3 = quartiles(times)
+        results[method] = {"median_ms": median, "q1_ms": q1, "q3_ms": q3, "iterations": len(times),
+                           "peak_memory_gb": torch.cuda.max_memory_allocated() / 2**30}
+        del trainer
+    Path(args.json).write_text(json.dumps(results), encoding="utf-8")
+
+
+def wait_at_barrier(folder: Path, count: int) -> None:
+    """Every worker of a throughput group writes its pid here, then waits for the others (all compiled)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{os.getpid()}.ready").write_text("ready", encoding="utf-8")
+    while len(list(folder.glob("*.ready"))) < count:
+        time.sleep(0.05)
+
+
+# ---------------------------------------------------------------------------------------------- driver side
+def start_worker(path: str, methods: str, out: Path, scratch: Path, extra: list[str]) -> subprocess.Popen:
+    command = [sys.executable, __file__, "--worker", "--path", path, "--methods", methods, "--json", str(out),
+               "--scratch", str(scratch), *extra]
+    return subprocess.Popen(command, cwd=ROOT)
+
+
+def finish(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.wait() != 0:
+            raise SystemExit(f"a worker failed (exit {process.returncode}): {process.args}")
+
+
+def single_asset(path: str, methods: list[str], args, scratch: Path) -> dict:
+    out = scratch / f"single-{path}.json"
+    finish([start_worker(path, ",".join(methods), out, scratch,
+                         ["--iters", str(args.iters), "--warmup", str(args.warmup)])])
+    return json.loads(out.read_text())
+
+
+def throughput(methods: list[str], jobs: int, args, scratch: Path) -> dict[str, float]:
+    """Per-asset ms/iter with ``jobs`` processes sharing the GPU, process k training ``methods[k % len]``.
+
+    Each process's median iteration time t while all run is what its asset pays in wall time; the GPU's cost
+    of one of its iterations is t / jobs (the processes share it evenly). Returns method -> t / jobs.
+    """
+    barrier = scratch / f"barrier-{jobs}"
+    assignment = [methods[k % len(methods)] for k in range(jobs)]
+    outs = [scratch / f"throughput-{jobs}-{k}.json" for k in range(jobs)]
+    finish([start_worker("fast", method, out, scratch, ["--warmup", str(args.warmup), "--window", str(args.window),
+                                                          "--barrier", str(barrier), "--barrier-count", str(jobs)])
+            for method, out in zip(assignment, outs)])
+    shared = collections.defaultdict(list)
+    for method, out in zip(assignment, outs):
+        shared[method].append(json.loads(out.read_text())[method]["median_ms"])
+    return {method: statistics.mean(times) / jobs for method, times in shared.items()}
+
+
+def planned_runs(config_path: Path) -> tuple[collections.Counter, collections.Counter]:
+    """(method token, iterations) -> number of runs, for Table 1 and for every run of the ``all`` target."""
+    import yaml
+
+    from segmentdreamer.plan.experiment import load_experiment
+
+    experiment = load_experiment(yaml.safe_load(config_path.read_text(encoding="utf-8")), root=ROOT, check_runs=False)
+
+    def count(runs) -> collections.Counter:
+        counter = collections.Counter()
+        for run in runs:
+            settings = experiment.run_config(run)
+            token = settings["method"] + (":perp_neg" if settings.get("perp_neg") else "")
+            counter[(token, int(settings.get("iterations", 5000)))] += 1
+        return counter
+
+    table1 = [run for prompt_set in experiment.table1_sets for run in experiment.table1_runs(prompt_set)]
+    return count(table1), count(experiment.all_runs())
+
+
+def gpu_hours(runs: collections.Counter, ms_per_iteration: dict[str, float]) -> float:
+    return sum(n * iterations * ms_per_iteration[token] for (token, iterations), n in runs.items()) / 3.6e6
+
+
+def drive(args: argparse.Namespace) -> None:
+    methods = args.methods.split(",")
+    table1, everything = planned_runs(ROOT / "config.yaml")
+    tokens = sorted({token for token, _ in everything} | set(methods))
+    scratch = Path(tempfile.mkdtemp(prefix="table1-cost-"))
+    started = time.perf_counter()
+    today = single_asset("today", tokens, args, scratch)
+    print("today:", {token: round(row["median_ms"], 1) for token, row in today.items()}, flush=True)
+    fast = single_asset("fast", tokens, args, scratch)
+    print("fast:", {token: round(row["median_ms"], 1) for token, row in fast.items()}, flush=True)
+    shared = throughput(methods, args.jobs_per_gpu, args, scratch)
+    print(f"{args.jobs_per_gpu} per GPU:", {token: round(ms, 1) for token, ms in shared.items()}, flush=True)
+    rows, paths = [], {"today": {}, "fast": {}, "throughput": {}}
+    for token in tokens:
+        base = token.partition(":")[0]
+        per_asset = shared.get(token) or shared[base] * fast[token]["median_ms"] / fast[base]["median_ms"]
+        paths["today"][token], paths["fast"][token], paths["throughput"][token] = (
+            today[token]["median_ms"], fast[token]["median_ms"], per_asset)
+        rows.append({"method": token, "today": today[token]["median_ms"],
+                     "today_iqr": f"{today[token]['q1_ms']:.0f}-{today[token]['q3_ms']:.0f}",
+                     "fast": fast[token]["median_ms"], "fast_iqr": f"{fast[token]['q1_ms']:.0f}-{fast[token]['q3_ms']:.0f}",
+                     "speedup": today[token]["median_ms"] / fast[token]["median_ms"], "throughput": per_asset,
+                     "throughput_gain": today[token]["median_ms"] / per_asset, "peak_gb": fast[token]["peak_memory_gb"]})
+    mix = {name: statistics.mean(paths[name][m] for m in methods) for name in paths}
+    hours = {name: {"table1": gpu_hours(table1, paths[name]), "all": gpu_hours(everything, paths[name])} for name in paths}
+    columns = [Column("method", "method", "{}", 14), Column("today", "today ms"), Column("today_iqr", "IQR", "{}", 10),
+               Column("fast", "fast ms"), Column("fast_iqr", "IQR", "{}", 10), Column("speedup", "x", "{:.2f}", 7),
+               Column("throughput", f"{args.jobs_per_gpu}/GPU ms"), Column("throughput_gain", "x", "{:.2f}", 7),
+               Column("peak_gb", "peak GB", width=9)]
+    report(f"{machine()}; 4 views 512^2, 81920 Gaussians, fp16; medians over {args.iters} iterations "
+           f"(throughput: {args.jobs_per_gpu} processes for {args.window:.0f} s)", columns, rows, args.json,
+           mix_ms_per_asset_iteration=mix, gpu_hours=hours, jobs_per_gpu=args.jobs_per_gpu,
+           wall_s=time.perf_counter() - started)
+    print(f"\nmix of {', '.join(methods)} (ms per asset-iteration): "
+          + ", ".join(f"{name} {value:.1f}" for name, value in mix.items()))
+    for name in paths:
+        print(f"GPU-hours on this GPU, {name:>10}: Table 1 {hours[name]['table1']:6.1f}   all {hours[name]['all']:6.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", default="sctd,sds,ism,cds,gcs", help="the Table 1 mix (throughput is measured for each)")
+    parser.add_argument("--jobs-per-gpu", type=int, default=5, help="processes of the throughput group (default: one per method)")
+    parser.add_argument("--iters", type=int, default=20, help="timed iterations of the single-asset paths")
+    parser.add_argument("--warmup", type=int, default=6, help="untimed iterations first (compilation of each batch size)")
+    parser.add_argument("--window", type=float, default=25.0, help="seconds of the throughput measurement")
+    parser.add_argument("--json", default=None)
+    # worker mode (started by the driver)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--path", choices=("today", "fast"), default="fast", help=argparse.SUPPRESS)
+    parser.add_argument("--scratch", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--barrier", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--barrier-count", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        if not args.barrier:
+            args.window = 0.0
+        run_worker(args)
+    else:
+        drive(args)
+
+
+if __name__ == "__main__":
+    main()
