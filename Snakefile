@@ -2,6 +2,7 @@
 #   snakemake --cores 1 --resources gpu=1                 (or plain `snakemake`: profiles/default)
 #   snakemake table1 | ablation_segments | ablation_threshold | ablation_approx | ablation_cfg | gallery
 #   snakemake --configfile workflow/smoke.yaml --cores 2  (tiny models, CPU, minutes)
+#   snakemake demo --configfile workflow/demo.yaml --cores 2   (known-answer prior, no weights, CPU, minutes)
 # Rules live in workflow/rules/*.smk; the plan (runs, variants, checks) in segmentdreamer/experiment.py.
 # Every job runs with OMP_NUM_THREADS={threads} (1 unless a rule says otherwise), so parallel jobs on one
 # machine do not oversubscribe its cores.
@@ -28,6 +29,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/render.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/known_answer.smk"
 
 
 report: "workflow/report/workflow.rst"
@@ -36,9 +38,15 @@ report: "workflow/report/workflow.rst"
 rule all:
     default_target: True
     input:
-        table1_outputs(EXP.table1_sets),
-        ablation_outputs(EXP.ablations),
-        gallery_outputs(),
+        (
+            known_answer_outputs(EXP.table1_sets)
+            if KNOWN_ANSWER
+            else [
+                table1_outputs(EXP.table1_sets),
+                ablation_outputs(EXP.ablations),
+                gallery_outputs(),
+            ]
+        ),
 
 
 rule table1:

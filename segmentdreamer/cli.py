@@ -3,6 +3,7 @@
     segmentdreamer init --prompts FILE --prompt-id ID --out init.ply    initial Gaussians (Point-E or sphere)
     segmentdreamer train --config RUN.yaml --out DIR [--resume]    train one asset (3DGS + a distillation loss)
     segmentdreamer render --ply FILE --out DIR [--views 120]       evaluation ring PNGs + turntable.mp4
+    segmentdreamer known-answer --config RUN.yaml --ply FILE --out known_answer.json    PSNR/SSIM/IoU vs the ground truth
     segmentdreamer eval-clip --views DIR --prompts FILE --prompt-id ID --out clip.json    CLIP-L score per view
     segmentdreamer eval-ir --views DIR --prompts FILE --prompt-id ID --out ir.json        ImageReward per view
     segmentdreamer ref-images --prompts FILE --count N --out DIR   Stable Diffusion reference set for FID (resumable)
@@ -96,6 +97,15 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _known_answer(args: argparse.Namespace) -> int:
+    from .evaluate.known_answer import evaluate_run
+
+    result = evaluate_run(args.config, args.ply, args.out, video=args.video, views=args.views, resolution=args.resolution)
+    log.info("PSNR %.2f dB (start %.2f), SSIM %.3f, IoU %.3f over %d views -> %s", result["psnr"], result["start"]["psnr"],
+             result["ssim"], result["iou"], result["views"], args.out)
+    return 0
+
+
 def _eval_clip(args: argparse.Namespace) -> int:
     from .atomic import write_json
     from .devices import resolve_device
@@ -157,6 +167,14 @@ def _fid(args: argparse.Namespace) -> int:
     write_json(record, args.out)
     log.info("%s = %.3f (%d renders vs %d reference images)", record["implementation"], record["value"],
              record["generated_images"], record["reference_images"])
+    return 0
+
+
+def _known_answer_table(args: argparse.Namespace) -> int:
+    from .report.known_answer import write_known_answer_table
+
+    for path in write_known_answer_table(args.manifest, args.out):
+        log.info("wrote %s", path)
     return 0
 
 
@@ -249,6 +267,18 @@ def build_parser() -> argparse.ArgumentParser:
     rend.add_argument("--video", default="", help="turntable .mp4 path (default: OUT/turntable.mp4)")
     rend.add_argument("--no-video", action="store_true")
     rend.set_defaults(run=_render)
+    known = verbs.add_parser("known-answer", help="PSNR / SSIM / IoU of a known-answer run against its ground truth")
+    known.add_argument("--config", required=True, help="the run's config (models.sd: target-scene:<scene>)")
+    known.add_argument("--ply", required=True)
+    known.add_argument("--out", required=True, help="known_answer.json")
+    known.add_argument("--video", default=None, help="ground truth | learned turntables side by side (animated .gif)")
+    known.add_argument("--views", type=int, default=120)
+    known.add_argument("--resolution", type=int, default=64)
+    known.set_defaults(run=_known_answer)
+    known_table = verbs.add_parser("known-answer-table", help="the known-answer table (CSV, Markdown) and learning curves")
+    known_table.add_argument("--manifest", required=True)
+    known_table.add_argument("--out", required=True, help="prefix: PREFIX.csv, PREFIX.md, PREFIX_curve.png")
+    known_table.set_defaults(run=_known_answer_table)
     clip = verbs.add_parser("eval-clip", help="CLIP-L score (100 x cosine) of every rendered view against its prompt")
     clip.add_argument("--views", required=True, help="folder of view_*.png from `segmentdreamer render`")
     clip.add_argument("--prompts", required=True)

@@ -14,6 +14,14 @@ from pathlib import Path
 from huggingface_hub import snapshot_download
 from huggingface_hub.errors import LocalEntryNotFoundError
 
+TARGET_SCENE = "target-scene:"
+"""A ``models.sd`` value starting so selects the known-answer prior (prior/target_scene.py), no weights."""
+
+
+def is_target_scene(spec: str) -> bool:
+    """Whether a ``models.sd`` value selects the known-answer prior (``target-scene:<scene>[/<negative scene>]``)."""
+    return str(spec).startswith(TARGET_SCENE)
+
 
 class MissingWeightsError(FileNotFoundError):
     """Weights named by a config key are neither a local folder nor in the local Hugging Face cache."""

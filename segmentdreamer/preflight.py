@@ -19,7 +19,14 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .models import CorruptWeightsError, MissingWeightsError, check_diffusers_weights, check_safetensors, resolve_model
+from .models import (
+    CorruptWeightsError,
+    MissingWeightsError,
+    check_diffusers_weights,
+    check_safetensors,
+    is_target_scene,
+    resolve_model,
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ TARGETS_NEEDING = {
     "table1": ("train", "clip", "image_reward", "fid"),
     "ablations": ("train", "clip"),
     "gallery": ("train", "clip"),
+    "demo": ("train",),
 }
 """What each target rule's jobs need; ``all`` and unknown targets (files, other rules) need everything."""
 
@@ -81,6 +89,8 @@ def needed_keys(config: dict, targets: list[str] | tuple[str, ...] = ()) -> list
     for target in targets or ("all",):
         name = "ablations" if target.startswith("ablation_") else target
         needs |= set(TARGETS_NEEDING.get(name, ("train", "clip", "image_reward", "fid")))
+    if is_target_scene((config.get("models") or {}).get("sd", "")) and not targets:
+        needs = set(TARGETS_NEEDING["demo"])  # a known-answer config's default target is the demo
     keys = []
     if "train" in needs or "fid" in needs:
         keys.append("sd")
@@ -115,7 +125,7 @@ def check_key(key: str, value: str | None) -> list[str]:
     hint = f"put {spec.layout} there ({spec.what}); `segmentdreamer models` prints the download command"
     if not value:
         return [f"not set: {hint}"]
-    if key == "sd" and value.startswith("target-scene:"):
+    if key == "sd" and is_target_scene(value):
         return []  # the known-answer prior needs no weights
     try:
         path = _local(value, key, spec)
@@ -199,6 +209,22 @@ def requested_targets(argv: list[str]) -> list[str]:
         return list(args.targets or [])
     except (ImportError, SystemExit):
         return []
+
+
+HOUSEKEEPING = ("unlock", "cleanup_metadata", "cleanup_shadow", "list_rules", "list_target_rules", "lint", "touch")
+"""Snakemake options that run no job: the model check is skipped for them (``--unlock`` after a crash must work
+on a machine without the weights)."""
+
+
+def runs_jobs(argv: list[str]) -> bool:
+    """Whether a Snakemake command line may run jobs (or plan them: ``-n`` is checked too, by design)."""
+    try:
+        from snakemake.cli import get_argument_parser
+
+        args, _ = get_argument_parser().parse_known_args(argv)
+    except (ImportError, SystemExit):
+        return True
+    return not any(getattr(args, name, None) for name in HOUSEKEEPING)
 
 
 def report(lines: list[str]) -> str:

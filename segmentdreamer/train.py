@@ -281,10 +281,23 @@ class Trainer:
         return True
 
     def _truncate_log(self, next_step: int) -> None:
-        path = self.out / RUN_FILES["train_log"]
-        if path.exists():
-            kept = [line for line in path.read_text(encoding="utf-8").splitlines() if line and json.loads(line)["step"] < next_step]
-            path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        """Drop log lines of iterations >= next_step and progress lines beyond it (they are trained again)."""
+        for role, key, keep in (("train_log", "step", lambda v: v < next_step), ("progress", "iteration", lambda v: v <= next_step)):
+            path = self.out / RUN_FILES[role]
+            if path.exists():
+                kept = [line for line in path.read_text(encoding="utf-8").splitlines() if line and keep(json.loads(line)[key])]
+                path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+    def _record_progress(self, iteration: int) -> None:
+        """Append the prior's ``progress(params)`` (if it reports any) after ``iteration`` iterations.
+
+        Stable Diffusion reports nothing; the known-answer prior reports PSNR / SSIM / IoU against its ground
+        truth, so ``progress.jsonl`` holds the learning curve (the demo's PSNR-vs-iteration plot).
+        """
+        metrics = self.prior.progress(self.params) if hasattr(self.prior, "progress") else {}
+        if metrics:
+            with open(self.out / RUN_FILES["progress"], "a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"iteration": iteration, **metrics}) + "\n")
 
     def run(self, resume: bool = False, stop_after: int | None = None) -> Path:
         """Train to ``config.iterations`` (or stop after iteration ``stop_after``, for tests); returns the .ply path.
@@ -301,6 +314,8 @@ class Trainer:
         (self.out / RUN_FILES["finished"]).unlink(missing_ok=True)
         if not (resume and self.resume()):
             (self.out / RUN_FILES["train_log"]).write_text("", encoding="utf-8")
+            (self.out / RUN_FILES["progress"]).unlink(missing_ok=True)
+            self._record_progress(0)
         dump_config(cfg, self.out / RUN_FILES["resolved_config"])
         last = cfg.iterations if stop_after is None else min(cfg.iterations, stop_after + 1)
         progress = tqdm(range(self.start_step, last), initial=self.start_step, total=cfg.iterations, desc=f"{cfg.method} {cfg.prompt[:40]}",
@@ -317,6 +332,7 @@ class Trainer:
                 self.elapsed += time.perf_counter() - window_start
                 window_start = time.perf_counter()
                 self._check_health(step)
+                self._record_progress(done)  # before the checkpoint: a resume drops what lies beyond it
                 self.checkpoint(done)
         if last == cfg.iterations:
             self._check_health(cfg.iterations - 1)

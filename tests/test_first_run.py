@@ -64,6 +64,23 @@ def test_a_fixed_key_leaves_the_message_and_targets_ask_only_for_their_keys(tmp_
     assert "models.pointe" not in output and "image_reward" not in output and "inception" not in output  # not needed here
 
 
+def test_housekeeping_commands_run_without_the_weights(tmp_path):
+    """``snakemake --unlock`` after a crash (and --list-rules, --lint, ...) runs no job: no model check stops it."""
+    assert not preflight.runs_jobs(["--unlock"]) and not preflight.runs_jobs(["--list-rules"])
+    assert preflight.runs_jobs(["-n", "table1"]) and preflight.runs_jobs([])
+    from tests.test_workflow import snakemake
+
+    result = snakemake("--unlock", "--config", f'pathvars={{"results": "{tmp_path / "results"}"}}')
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Unlocked working directory" in result.stdout + result.stderr
+
+
+def test_a_known_answer_config_needs_only_its_prior_and_defaults_to_the_demo():
+    config = {"models": {"sd": "target-scene:totem"}, "init": {"method": "sphere"}}
+    assert preflight.needed_keys(config) == ["sd"] and preflight.problems(config) == []
+    assert preflight.needed_keys(config, ["table1"])[:1] == ["sd"] and "clip" in preflight.needed_keys(config, ["table1"])
+
+
 def test_the_smoke_config_needs_no_weights():
     assert preflight.needed_keys({"tiny_models": True}) == []
     assert preflight.needed_keys({"init": {"method": "sphere"}, "eval": {"image_reward": False}}, ["table1"]) == [

@@ -49,19 +49,23 @@ def test_claims_in_one_process_spread_over_the_gpus_then_share(tmp_path):
 
 
 def test_concurrent_jobs_get_distinct_slots_and_an_extra_one_waits(tmp_path):
-    """Five processes at once on 2 GPUs x 2 jobs: four distinct slots; the fifth waits until one job ends."""
-    first = [start_claimer(tmp_path, 2, "release-first") for _ in range(4)]
-    slots = sorted(tuple(map(int, p.stdout.readline().split())) for p in first)
-    assert slots == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    """Five processes at once on 2 GPUs x 2 jobs: four distinct slots; the fifth waits until a job ends, then
+    takes exactly the slot that job freed (the only free one)."""
+    first = [start_claimer(tmp_path, 2, f"release-{k}") for k in range(4)]
+    held = {tuple(map(int, p.stdout.readline().split())): k for k, p in enumerate(first)}
+    assert sorted(held) == [(0, 0), (0, 1), (1, 0), (1, 1)]
     extra = start_claimer(tmp_path, 2, "release-extra")
     time.sleep(0.5)
     assert extra.poll() is None  # still waiting, printed nothing
-    (tmp_path / "release-first").touch()
-    for process in first:
-        assert process.wait(timeout=30) == 0
-    assert tuple(map(int, extra.stdout.readline().split())) == (0, 0)  # the first slot in the order is free again
+    ending = held[(1, 0)]
+    (tmp_path / f"release-{ending}").touch()
+    assert first[ending].wait(timeout=30) == 0
+    assert tuple(map(int, extra.stdout.readline().split())) == (1, 0)
+    for k in range(4):
+        (tmp_path / f"release-{k}").touch()
     (tmp_path / "release-extra").touch()
-    assert extra.wait(timeout=30) == 0
+    for process in [*first, extra]:
+        assert process.wait(timeout=30) == 0
 
 
 def test_a_killed_job_frees_its_slot(tmp_path):

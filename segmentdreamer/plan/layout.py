@@ -34,6 +34,7 @@ RUN_FILES = {
     "ply": "gaussians.ply",
     "timing": "timing.json",
     "train_log": "train_log.jsonl",
+    "progress": "progress.jsonl",  # the prior's progress(params) per checkpoint, if it reports any (known answer)
     "resolved_config": "resolved_config.yaml",  # what the trainer actually ran with
     "checkpoint": "checkpoints/last.pt",
     "finished": "finished.json",  # written last by a training run whose parameters passed the finite checks
@@ -41,6 +42,8 @@ RUN_FILES = {
     "turntable": "turntable.mp4",
     "clip": "clip.json",
     "ir": "ir.json",
+    "known_answer": "known_answer.json",  # PSNR / SSIM / IoU vs the ground truth (known-answer prior only)
+    "comparison": "ground_truth_vs_learned.gif",  # the two turntables side by side (known-answer prior only)
 }
 """Files inside a run folder, by role."""
 
@@ -55,6 +58,9 @@ FID = "fid/{prompt_set}/{variant}.json"
 TABLE1 = "table1/{prompt_set}"
 TABLE1_FILES = {"csv": ".csv", "md": ".md", "tex": ".tex", "plot": "_per_prompt.png", "manifest": ".manifest.json"}
 """Table 1 of a prompt set: ``TABLE1`` + each suffix (the plot also gets a .pdf beside its .png)."""
+KNOWN_ANSWER = "known_answer/{prompt_set}"
+KNOWN_ANSWER_FILES = {"csv": ".csv", "md": ".md", "plot": "_curve.png", "html": ".html", "manifest": ".manifest.json"}
+"""The known-answer table of a prompt set (the demo): ``KNOWN_ANSWER`` + each suffix."""
 FIGURE = "figures/{name}"
 FIGURE_FILES = {"png": ".png", "pdf": ".pdf", "csv": "_metrics.csv", "md": "_metrics.md", "plot": "_plot.png",
                 "manifest": ".manifest.json"}
@@ -80,6 +86,8 @@ JOBS = {
     "figure_manifest": "figures/{name}.manifest",
     "gallery_manifest": "figures/gallery.manifest",
     "figure": "figures/{name}",
+    "known_answer_manifest": "known_answer/{prompt_set}.manifest",
+    "known_answer": "known_answer/{prompt_set}",
 }
 """Log and benchmark names of the jobs outside run folders, below ``<logs>`` and ``<benchmarks>``."""
 
@@ -139,6 +147,11 @@ class Layout:
         """A Table 1 file by its role in :data:`TABLE1_FILES`; ``role="prefix"`` gives the name without suffix."""
         prefix = self._join(_fill(TABLE1, _given(prompt_set=prompt_set)))
         return prefix if role == "prefix" else prefix + TABLE1_FILES[role]
+
+    def known_answer(self, role: str, prompt_set: str | None = None) -> str:
+        """A known-answer table file by its role in :data:`KNOWN_ANSWER_FILES` (``"prefix"``: no suffix)."""
+        prefix = self._join(_fill(KNOWN_ANSWER, _given(prompt_set=prompt_set)))
+        return prefix if role == "prefix" else prefix + KNOWN_ANSWER_FILES[role]
 
     def figure(self, role: str, name: str | None = None) -> str:
         """A figure file by its role in :data:`FIGURE_FILES`; ``role="prefix"`` gives the name without suffix."""

@@ -31,6 +31,20 @@ def table1_manifest(experiment: Experiment, prompt_set: str) -> dict:
     return {"prompt_set": prompt_set, "methods": methods}
 
 
+def known_answer_manifest(experiment: Experiment, prompt_set: str) -> dict:
+    """What the known-answer table aggregates: every Table 1 run's scores and progress log, with its method's name."""
+    runs = []
+    for variant in experiment.table1_variants:
+        method = experiment.variants[variant].get("method", "sctd")
+        name = settings_class(method).display_name or method
+        label = name if variant == method else f"{name}: {variant}"  # two variants of one method stay apart
+        runs += [{"variant": variant, "method": method, "label": label, "prompt_id": run.prompt_id, "seed": run.seed,
+                  "scores": experiment.layout.run_file("known_answer", run), "progress": experiment.layout.run_file("progress", run),
+                  "comparison": experiment.layout.run_file("comparison", run)}
+                 for run in experiment.runs(prompt_set, variant)]
+    return {"prompt_set": prompt_set, "runs": runs}
+
+
 def figure_manifest(experiment: Experiment, name: str) -> dict:
     """What ``segmentdreamer figure`` draws for an ablation: one labelled panel per run."""
     ablation = experiment.ablations[name]

@@ -10,7 +10,8 @@ from .views import ObservedViews
 
 def load_prior(spec: str, dtype=None, device="cpu", cache_dir=None):
     """The prior ``models.sd`` names: a Stable Diffusion folder / cached hub id, or ``target-scene:<scene>``."""
-    from .target_scene import TargetScenePrior, is_target_scene
+    from ..models import is_target_scene
+    from .target_scene import TargetScenePrior
 
     if is_target_scene(spec):
         return TargetScenePrior.from_spec(spec, device)

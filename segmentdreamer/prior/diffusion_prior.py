@@ -150,6 +150,10 @@ class DiffusionPrior:
     def observe_views(self, views) -> None:
         """The trainer's per-iteration hook (:mod:`.views`); Stable Diffusion needs nothing from it."""
 
+    def progress(self, params) -> dict[str, float]:
+        """The trainer's per-checkpoint hook: scalars about ``params`` worth logging; Stable Diffusion has none."""
+        return {}
+
     def encode(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """z0 = scale * sample of the VAE posterior of (2 * images - 1); gradient flows to ``images``.
 

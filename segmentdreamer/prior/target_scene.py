@@ -27,7 +27,7 @@ extrapolation beyond the prompt's object, over-saturation in closed form.
 The "VAE" is :class:`LinearLatentMap`: a fixed full-rank 3 -> 4 channel map at scale factor 1, decoded by
 its pseudo-inverse, so nothing is lost and the fixed point in pixels is the ground-truth render itself.
 
-Selected like any model: ``models.sd: target-scene:totem`` (see :func:`is_target_scene`).
+Selected like any model: ``models.sd: target-scene:totem`` (``models.is_target_scene``).
 """
 
 from __future__ import annotations
@@ -36,19 +36,13 @@ import torch
 from torch import Tensor
 
 from ..config import DEFAULT_NEGATIVE_PROMPT
+from ..models import TARGET_SCENE
 from ..scene.gaussians import activate
 from ..scene.known_scenes import build_scene
 from ..scene.render import render
 from .conditioning import PromptEmbeddings
 from .schedule import NoiseSchedule
 from .views import ObservedViews
-
-PREFIX = "target-scene:"
-
-
-def is_target_scene(spec: str) -> bool:
-    """Whether a ``models.sd`` value selects this prior (``target-scene:<scene>[/<negative scene>]``)."""
-    return str(spec).startswith(PREFIX)
 
 
 class LinearLatentMap:
@@ -76,6 +70,8 @@ class TargetScenePrior:
         self.dtype = torch.float32
         self.schedule = NoiseSchedule.scaled_linear()
         self.latent_map = LinearLatentMap(self.device)
+        self.ground_truth = scenes[0]
+        """The first scene, as stored parameters: what a learned scene is compared with."""
         self.scenes = [{k: v.detach().to(self.device) for k, v in activate(scene).items()} for scene in scenes]
         self.targets: list[Tensor] | None = None
         self.unconditional_std = unconditional_std
@@ -84,7 +80,7 @@ class TargetScenePrior:
     @classmethod
     def from_spec(cls, spec: str, device: str | torch.device = "cpu") -> TargetScenePrior:
         """``target-scene:<scene>[/<negative scene>][;unconditional_std=<sigma>]``."""
-        scenes, *options = spec.removeprefix(PREFIX).split(";")
+        scenes, *options = spec.removeprefix(TARGET_SCENE).split(";")
         settings = dict(option.split("=", 1) for option in options)
         unknown = set(settings) - {"unconditional_std"}
         if unknown:
@@ -108,6 +104,13 @@ class TargetScenePrior:
             images.append(out.disparity.repeat(1, 3, 1, 1) if views.disparity else out.rgb)
         batch = torch.cat(images)
         return batch.flip(-1) if views.flip else batch
+
+    def progress(self, params: torch.nn.ParameterDict, views: int = 12, resolution: int = 64) -> dict[str, float]:
+        """PSNR / SSIM / IoU of ``params`` against the ground truth on a coarse ring (the learning curve)."""
+        from ..evaluate.known_answer import compare
+
+        metrics = compare(params, self.ground_truth, views=views, resolution=resolution)
+        return {key: metrics[key] for key in ("psnr", "ssim", "iou")}
 
     # -- the DiffusionPrior interface -----------------------------------------------------------------
     def encode(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:

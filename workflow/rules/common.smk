@@ -14,6 +14,7 @@ from snakemake.exceptions import WorkflowError
 from segmentdreamer import preflight
 from segmentdreamer.config import ConfigError
 from segmentdreamer.gpu_slots import JOBS_PER_GPU_ENV
+from segmentdreamer.models import is_target_scene
 from segmentdreamer.plan.claim import claim_results_folder
 from segmentdreamer.plan.experiment import load_experiment
 from segmentdreamer.plan.layout import ID_PATTERN, TARGET_FILES, VARIANT_PATTERN
@@ -21,6 +22,7 @@ from segmentdreamer.plan.layout import RULES as L
 from segmentdreamer.plan.manifests import (
     figure_manifest,
     gallery_manifest,
+    known_answer_manifest,
     panel_inputs,
     table1_manifest,
 )
@@ -35,7 +37,11 @@ except (ConfigError, PromptListError) as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
 
 # Every model key the requested targets need, checked now: all problems in one message, before any job.
-if workflow.is_main_process and config["check_models"]:
+if (
+    workflow.is_main_process
+    and config["check_models"]
+    and preflight.runs_jobs(sys.argv[1:])
+):
     _model_problems = preflight.problems(
         config, preflight.requested_targets(sys.argv[1:])
     )
@@ -48,6 +54,10 @@ for _entries in EXP.prompts.values():
         "../schemas/prompts.schema.yaml",
     )
 
+
+# With the known-answer prior (models.sd: target-scene:<scene>, workflow/demo.yaml) the default target is
+# the demo: there is no text to score with CLIP, ImageReward or FID.
+KNOWN_ANSWER = is_target_scene(config["models"].get("sd", ""))
 
 # Jobs that use a GPU ask for one (`resources: gpu=GPU_PER_JOB`); with `device: cpu` (smoke runs) they
 # need none, so `--cores N` runs N of them at once despite the default profile's `--resources gpu=1`.
@@ -143,6 +153,14 @@ def table1_outputs(prompt_sets):
         EXP.layout.table1(role, s)
         for s in prompt_sets
         for role in TARGET_FILES["table1"]
+    ]
+
+
+def known_answer_outputs(prompt_sets):
+    return [
+        EXP.layout.known_answer(role, s)
+        for s in prompt_sets
+        for role in ("csv", "md", "plot", "html")
     ]
 
 

@@ -1,0 +1,124 @@
+"""The known-answer table and learning curves (the demo, workflow/demo.yaml): one row per method.
+
+Input: a manifest ``{"prompt_set": str, "runs": [{"method", "label", "prompt_id", "seed", "scores", "progress"}]}``
+with each run's ``known_answer.json``, ``progress.jsonl`` and side-by-side turntable paths. Output:
+``PREFIX.csv`` (every run), ``PREFIX.md`` (mean per method: PSNR, SSIM, IoU, and the start's PSNR),
+``PREFIX_curve.png`` (ring PSNR against iteration per method, from the trainer's progress log, the start
+dashed) and ``PREFIX.html``, one self-contained page with all three (the table, the curves, each method's
+ground truth | learned turntable), which the Snakemake report shows as the demo's overview.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ..atomic import atomic_target, write_text
+
+METRICS = ("psnr", "ssim", "iou")
+
+
+def load_rows(manifest: dict) -> pd.DataFrame:
+    rows = []
+    for run in manifest["runs"]:
+        scores = json.loads(Path(run["scores"]).read_text(encoding="utf-8"))
+        rows.append({"method": run["label"], "variant": run["variant"], "prompt_id": run["prompt_id"], "seed": run["seed"],
+                     **{key: scores[key] for key in METRICS}, "start_psnr": scores["start"]["psnr"], "views": scores["views"]})
+    return pd.DataFrame(rows)
+
+
+def load_curves(manifest: dict) -> dict[str, pd.DataFrame]:
+    """label -> DataFrame(iteration, psnr, ssim, iou) averaged over the label's runs."""
+    curves: dict[str, list[pd.DataFrame]] = {}
+    for run in manifest["runs"]:
+        path = Path(run["progress"])
+        if path.is_file():
+            frame = pd.read_json(path, lines=True)
+            curves.setdefault(run["label"], []).append(frame)
+    return {label: pd.concat(frames).groupby("iteration", as_index=False).mean(numeric_only=True) for label, frames in curves.items()}
+
+
+HEADER = ("method", "PSNR (dB)", "SSIM", "IoU", "start PSNR (dB)", "runs")
+
+
+def summary_rows(table: pd.DataFrame) -> list[tuple[str, ...]]:
+    """Per method (in manifest order): mean PSNR, SSIM, IoU and start PSNR, formatted, and the run count."""
+    summary = table.groupby("method", sort=False).agg(psnr=("psnr", "mean"), ssim=("ssim", "mean"), iou=("iou", "mean"),
+                                                       start_psnr=("start_psnr", "mean"), runs=("psnr", "size"))
+    return [(str(method), f"{row.psnr:.2f}", f"{row.ssim:.3f}", f"{row.iou:.3f}", f"{row.start_psnr:.2f}", str(int(row.runs)))
+            for method, row in summary.iterrows()]
+
+
+def markdown(table: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(row) + " |" for row in summary_rows(table)]
+    return "\n".join(lines) + "\n"
+
+
+def _data_uri(path: Path, mime: str) -> str:
+    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def first_run_per_method(manifest: dict) -> list[dict]:
+    """One run per method label (the first prompt and seed): the page's size stays bounded by the method count."""
+    seen: dict[str, dict] = {}
+    for run in manifest["runs"]:
+        seen.setdefault(run["label"], run)
+    return list(seen.values())
+
+
+def overview_html(manifest: dict, table: pd.DataFrame, curve: Path) -> str:
+    """One self-contained page: the table, the learning curves and each method's side-by-side turntable."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADER)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in summary_rows(table))
+    turntables = "".join(
+        f'<figure><img src="{_data_uri(Path(run["comparison"]), "image/gif")}" alt="{html.escape(run["label"])}">'
+        f"<figcaption>{html.escape(run['label'])} ({html.escape(run['prompt_id'])}, seed {run['seed']})</figcaption></figure>"
+        for run in first_run_per_method(manifest) if Path(run["comparison"]).is_file())
+    style = ("body{font-family:sans-serif;margin:1.5em;color:#222} table{border-collapse:collapse} "
+             "td,th{border:1px solid #bbb;padding:4px 10px;text-align:right} td:first-child,th:first-child{text-align:left} "
+             "figure{display:inline-block;margin:6px;text-align:center} figure img{width:256px;image-rendering:pixelated} "
+             "figcaption{font-size:12px}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Known answer: {html.escape(manifest['prompt_set'])}"
+            f"</title><style>{style}</style></head><body><h2>Known-answer distillation: {html.escape(manifest['prompt_set'])}</h2>"
+            f"<p>Every method trained from a grey sphere under the exact denoiser of a ground-truth scene; PSNR / SSIM / "
+            f"silhouette IoU over the evaluation ring against that scene.</p><table id='known-answer'><tr>{head}</tr>{body}"
+            f"</table><h3>Learning curves</h3><img id='curve' src='{_data_uri(curve, 'image/png')}' alt='PSNR vs iteration'>"
+            f"<h3>Turntables: ground truth | learned</h3><div id='turntables'>{turntables}</div></body></html>\n")
+
+
+def write_curve_plot(curves: dict[str, pd.DataFrame], start_psnr: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(8.0, 3.6), dpi=120)
+    for label, frame in curves.items():
+        axis.plot(frame["iteration"], frame["psnr"], marker="o", markersize=3, label=label)
+    axis.axhline(start_psnr, color="grey", linestyle="--", linewidth=1, label="start (sphere)")
+    axis.set(xlabel="iteration", ylabel="ring PSNR vs ground truth (dB)", title="Known-answer learning curves")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    figure.tight_layout()
+    with atomic_target(path) as tmp:
+        figure.savefig(tmp, format="png")
+    plt.close(figure)
+
+
+def write_known_answer_table(manifest_path: str | Path, prefix: str | Path) -> list[Path]:
+    """Write PREFIX.csv, PREFIX.md, PREFIX_curve.png and PREFIX.html from the manifest (the module docstring)."""
+    manifest = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
+    table = load_rows(manifest)
+    prefix = Path(prefix)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    paths = [prefix.with_name(prefix.name + suffix) for suffix in (".csv", ".md", "_curve.png", ".html")]
+    write_text(table.to_csv(index=False, float_format="%.4f"), paths[0])
+    write_text(markdown(table), paths[1])
+    write_curve_plot(load_curves(manifest), float(table["start_psnr"].mean()), paths[2])
+    write_text(overview_html(manifest, table, paths[2]), paths[3])
+    return paths

@@ -1,0 +1,99 @@
+# The known-answer demo (workflow/demo.yaml): with `models.sd: target-scene:<scene>` the prior's answer is
+# a ground-truth scene, so each Table 1 run is scored by PSNR / SSIM / silhouette IoU against it over the
+# evaluation ring, and shown beside it as a turntable. Target: `snakemake demo --configfile workflow/demo.yaml`.
+
+
+localrules:
+    known_answer_manifest,
+
+
+rule eval_known_answer:
+    input:
+        config=L.run_file("config"),
+        ply=L.run_file("ply"),
+        finished=L.run_file("finished"),
+    output:
+        scores=L.run_file("known_answer"),
+        video=report(
+            L.run_file("comparison"),
+            caption="../report/known_answer_turntable.rst",
+            category="Known answer",
+            subcategory="Turntables: ground truth | learned",
+            labels={"method": "{variant}", "prompt": "{prompt_id}", "seed": "{seed}"},
+        ),
+    log:
+        L.run_log("eval_known_answer"),
+    benchmark:
+        L.run_benchmark("eval_known_answer")
+    conda:
+        "../../environment.yml"
+    params:
+        views=config["eval"]["views"],
+        resolution=config["eval"]["resolution"],
+    shell:
+        "OMP_NUM_THREADS={threads} segmentdreamer known-answer --config {input.config:q} --ply {input.ply:q}"
+        " --views {params.views} --resolution {params.resolution} --out {output.scores:q}"
+        " --video {output.video:q} > {log:q} 2>&1"
+
+
+rule known_answer_manifest:
+    input:
+        lambda wildcards: [
+            run[key]
+            for run in known_answer_manifest(EXP, wildcards.prompt_set)["runs"]
+            for key in ("scores", "comparison")
+        ],
+    output:
+        L.known_answer("manifest"),
+    log:
+        L.job_log("known_answer_manifest"),
+    params:
+        manifest=lambda wildcards: known_answer_manifest(EXP, wildcards.prompt_set),
+    run:
+        from segmentdreamer.atomic import write_json
+
+        write_json(params.manifest, output[0])
+        shell("echo wrote {output:q} > {log:q}")
+
+
+rule known_answer_table:
+    input:
+        L.known_answer("manifest"),
+    output:
+        csv=report(
+            L.known_answer("csv"),
+            caption="../report/known_answer.rst",
+            category="Known answer",
+            subcategory="Table",
+            labels={"prompt set": "{prompt_set}", "format": "csv"},
+        ),
+        md=L.known_answer("md"),
+        html=report(
+            L.known_answer("html"),
+            caption="../report/known_answer.rst",
+            category="Known answer",
+            subcategory="Overview",
+            labels={"prompt set": "{prompt_set}", "page": "table, curves, turntables"},
+        ),
+        plot=report(
+            L.known_answer("plot"),
+            caption="../report/known_answer_curve.rst",
+            category="Known answer",
+            subcategory="Learning curves",
+            labels={"prompt set": "{prompt_set}", "format": "PSNR vs iteration"},
+        ),
+    log:
+        L.job_log("known_answer"),
+    benchmark:
+        L.job_benchmark("known_answer")
+    conda:
+        "../../environment.yml"
+    params:
+        prefix=prefix_of("csv"),
+    shell:
+        "OMP_NUM_THREADS={threads} segmentdreamer known-answer-table --manifest {input:q} --out {params.prefix:q} > {log:q} 2>&1"
+
+
+rule demo:
+    input:
+        known_answer_outputs(EXP.table1_sets),
