@@ -9,6 +9,7 @@
     segmentdreamer ref-images --prompts FILE --count N --out DIR   Stable Diffusion reference set for FID (resumable)
     segmentdreamer fid --reference DIR --generated DIR... --out fid.json   FID of renders vs the reference set
     segmentdreamer table --manifest FILE --out PREFIX              Table 1 as PREFIX.csv / .md / .tex
+    segmentdreamer analytic-theorem1 --out PREFIX                  Theorem 1 measured on the analytic prior (CPU, a minute)
     segmentdreamer figure --manifest FILE --out PREFIX             an ablation / gallery grid + metric table + plot
     segmentdreamer build-extensions --out MARKER                   compile gsplat's CUDA kernels once (no-op on CPU)
     segmentdreamer make-tiny-models DIR                            tiny random-weight models for offline tests
@@ -178,6 +179,14 @@ def _known_answer_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _analytic_theorem1(args: argparse.Namespace) -> int:
+    from .evaluate.theorem1 import write_theorem1
+
+    for path in write_theorem1(args.out, timesteps=args.timesteps, samples=args.samples, seed=args.seed):
+        log.info("wrote %s", path)
+    return 0
+
+
 def _figure(args: argparse.Namespace) -> int:
     from .report.ablation import write_ablation_figure
 
@@ -279,6 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     known_table.add_argument("--manifest", required=True)
     known_table.add_argument("--out", required=True, help="prefix: PREFIX.csv, PREFIX.md, PREFIX_curve.png")
     known_table.set_defaults(run=_known_answer_table)
+    theorem = verbs.add_parser("analytic-theorem1", help="Theorem 1 measured on the analytic prior: error vs segment length")
+    theorem.add_argument("--out", required=True, help="prefix: PREFIX.csv, PREFIX.md, PREFIX.png")
+    theorem.add_argument("--timesteps", type=int, default=24, help="t's per (Ns, dt), evenly spread in (20, 980)")
+    theorem.add_argument("--samples", type=int, default=128, help="x_t draws per t")
+    theorem.add_argument("--seed", type=int, default=0)
+    theorem.set_defaults(run=_analytic_theorem1)
     clip = verbs.add_parser("eval-clip", help="CLIP-L score (100 x cosine) of every rendered view against its prompt")
     clip.add_argument("--views", required=True, help="folder of view_*.png from `segmentdreamer render`")
     clip.add_argument("--prompts", required=True)

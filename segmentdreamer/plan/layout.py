@@ -61,6 +61,9 @@ TABLE1_FILES = {"csv": ".csv", "md": ".md", "tex": ".tex", "plot": "_per_prompt.
 KNOWN_ANSWER = "known_answer/{prompt_set}"
 KNOWN_ANSWER_FILES = {"csv": ".csv", "md": ".md", "plot": "_curve.png", "html": ".html", "manifest": ".manifest.json"}
 """The known-answer table of a prompt set (the demo): ``KNOWN_ANSWER`` + each suffix."""
+ANALYTIC = "analytic/{name}"
+ANALYTIC_FILES = {"csv": ".csv", "md": ".md", "png": ".png"}
+"""An experiment on the analytic prior (``analytic_theorem1``): ``ANALYTIC`` + each suffix."""
 FIGURE = "figures/{name}"
 FIGURE_FILES = {"png": ".png", "pdf": ".pdf", "csv": "_metrics.csv", "md": "_metrics.md", "plot": "_plot.png",
                 "manifest": ".manifest.json"}
@@ -88,6 +91,7 @@ JOBS = {
     "figure": "figures/{name}",
     "known_answer_manifest": "known_answer/{prompt_set}.manifest",
     "known_answer": "known_answer/{prompt_set}",
+    "analytic": "analytic/{name}",
 }
 """Log and benchmark names of the jobs outside run folders, below ``<logs>`` and ``<benchmarks>``."""
 
@@ -152,6 +156,11 @@ class Layout:
         """A known-answer table file by its role in :data:`KNOWN_ANSWER_FILES` (``"prefix"``: no suffix)."""
         prefix = self._join(_fill(KNOWN_ANSWER, _given(prompt_set=prompt_set)))
         return prefix if role == "prefix" else prefix + KNOWN_ANSWER_FILES[role]
+
+    def analytic(self, role: str, name: str | None = None) -> str:
+        """An analytic-prior experiment's file by its role in :data:`ANALYTIC_FILES` (``"prefix"``: no suffix)."""
+        prefix = self._join(_fill(ANALYTIC, _given(name=name)))
+        return prefix if role == "prefix" else prefix + ANALYTIC_FILES[role]
 
     def figure(self, role: str, name: str | None = None) -> str:
         """A figure file by its role in :data:`FIGURE_FILES`; ``role="prefix"`` gives the name without suffix."""

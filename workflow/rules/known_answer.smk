@@ -97,3 +97,32 @@ rule known_answer_table:
 rule demo:
     input:
         known_answer_outputs(EXP.table1_sets),
+
+
+# Theorem 1 measured where the score is known in closed form (prior/analytic.py, evaluate/theorem1.py):
+# `snakemake analytic_theorem1` (CPU, about a minute; needs no weights and no prompt).
+rule analytic_theorem1:
+    output:
+        csv=report(
+            L.analytic("csv", "theorem1"),
+            caption="../report/theorem1.rst",
+            category="Analytic prior",
+            labels={"experiment": "Theorem 1", "format": "csv"},
+        ),
+        md=L.analytic("md", "theorem1"),
+        png=report(
+            L.analytic("png", "theorem1"),
+            caption="../report/theorem1.rst",
+            category="Analytic prior",
+            labels={"experiment": "Theorem 1", "format": "plot"},
+        ),
+    log:
+        L.job_log("analytic", name="theorem1"),
+    benchmark:
+        L.job_benchmark("analytic", name="theorem1")
+    conda:
+        "../../environment.yml"
+    params:
+        prefix=prefix_of("csv"),
+    shell:
+        "OMP_NUM_THREADS={threads} segmentdreamer analytic-theorem1 --out {params.prefix:q} > {log:q} 2>&1"

@@ -45,7 +45,8 @@ rule train:
         folder=folder_of("ply"),
         gpu_env=GPU_ENV,
     shell:
-        # The log is appended to: a retry keeps the earlier attempts' messages (a divergence, a kill).
+        # Appended to, one header per attempt. After a killed run Snakemake removes the incomplete job's log, so
+        # the rerun's log starts afresh; its 'resuming ... at iteration N' line says where training picked up.
         "date '+==== train attempt, %F %T ====' >> {log:q};"
         " OMP_NUM_THREADS={threads} {params.gpu_env} segmentdreamer train --config {input.config:q}"
         " --out {params.folder:q} --resume >> {log:q} 2>&1"
