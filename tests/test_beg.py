@@ -44,3 +44,26 @@ def test_equalize_scales_colours_and_zeroes_only_their_adam_moments():
     assert torch.count_nonzero(optimizer.state[colour]["exp_avg"]) == 0
     assert torch.count_nonzero(optimizer.state[colour]["exp_avg_sq"]) == 0
     torch.testing.assert_close(optimizer.state[other]["exp_avg"], before_other)
+
+
+def test_the_quantile_is_taken_per_view_over_lit_pixels_then_over_views():
+    """Non-constant views, by hand. torch.quantile interpolates linearly: q of sorted v_0..v_{n-1} is
+    v_i + f (v_{i+1} - v_i) with i + f = q (n - 1).
+
+    View 0: channel means 0 (unlit, ignored), 0.05, 0.10, ..., 1.00 (20 lit values): h = 0.85 x 19 = 16.15,
+    v16 = 0.85, v17 = 0.90 -> 0.8575. View 1: 0.2 everywhere but one pixel at 0.6 (the channel mean of
+    (0.9, 0.6, 0.3)), 20 lit values: h = 16.15 between two 0.2s -> 0.2. View 2: the values of view 0 halved
+    -> 0.42875. Over the three views: sorted (0.2, 0.42875, 0.8575), h = 0.85 x 2 = 1.7 -> 0.42875 + 0.7 x 0.42875
+    = 0.728875."""
+    ramp = torch.cat([torch.zeros(1), torch.linspace(0.05, 1.0, 20)])  # 21 pixels
+    view0 = ramp.expand(3, 21).reshape(3, 3, 7)
+    flat = torch.full((3, 21), 0.2)
+    flat[:, 0] = torch.tensor([0.9, 0.6, 0.3])
+    view1 = flat.reshape(3, 3, 7)
+    view1[:, 0, 1] = 0.0  # one unlit pixel: 20 lit values, like view 0
+    view2 = view0 / 2
+    images = torch.stack([view0, view1, view2])
+    beg = BrightnessEqualizer()
+    assert float(beg.brightness(images)) == pytest.approx(0.728875, abs=1e-6)
+    assert not beg.triggered(images, 2000)  # 0.729 < threshold 0.9
+    assert BrightnessEqualizer(threshold=0.7).triggered(images, 2000)

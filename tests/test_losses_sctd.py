@@ -151,3 +151,16 @@ def test_state_dict_round_trip_reproduces_the_next_iteration(toy, toy_cond):
 def test_invalid_switch_is_rejected():
     with pytest.raises(ValueError, match="weighting"):
         SCTDLoss(weighting="both")
+
+
+@pytest.mark.parametrize(("threshold", "at_t_tau"), [("ge", 4), ("gt", 3)])
+def test_t_exactly_at_t_tau_is_where_ge_and_gt_differ(toy, toy_cond, monkeypatch, threshold, at_t_tau):
+    """The boundary itself: with t == t_tau, ``ge`` (official code) inverts in two steps (4 UNet calls), ``gt``
+    (paper Eq. 11) in one (3 calls); one timestep either side both switches agree."""
+    t_tau = 300
+    for t, calls in ((t_tau - 1, 3), (t_tau, at_t_tau), (t_tau + 1, 4)):
+        loss = SCTDLoss(t_tau=t_tau, inversion_threshold=threshold)
+        monkeypatch.setattr(loss, "sample_timesteps", lambda step, t=t: (t, t - 100, t - 180))
+        toy.calls.clear()
+        run(loss, toy, toy_cond)
+        assert len(toy.calls) == calls, (threshold, t, toy.calls)
