@@ -10,6 +10,7 @@
     segmentdreamer fid --reference DIR --generated DIR... --out fid.json   FID of renders vs the reference set
     segmentdreamer table --manifest FILE --out PREFIX              Table 1 as PREFIX.csv / .md / .tex
     segmentdreamer analytic-theorem1 --out PREFIX                  Theorem 1 measured on the analytic prior (CPU, a minute)
+    segmentdreamer analytic-losses --out PREFIX                    the five losses on the analytic prior per guidance scale
     segmentdreamer figure --manifest FILE --out PREFIX             an ablation / gallery grid + metric table + plot
     segmentdreamer build-extensions --out MARKER                   compile gsplat's CUDA kernels once (no-op on CPU)
     segmentdreamer make-tiny-models DIR                            tiny random-weight models for offline tests
@@ -187,6 +188,14 @@ def _analytic_theorem1(args: argparse.Namespace) -> int:
     return 0
 
 
+def _analytic_losses(args: argparse.Namespace) -> int:
+    from .evaluate.analytic_losses import write_analytic_losses
+
+    for path in write_analytic_losses(args.out, seeds=args.seeds, iterations=args.iterations):
+        log.info("wrote %s", path)
+    return 0
+
+
 def _figure(args: argparse.Namespace) -> int:
     from .report.ablation import write_ablation_figure
 
@@ -294,6 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
     theorem.add_argument("--samples", type=int, default=128, help="x_t draws per t")
     theorem.add_argument("--seed", type=int, default=0)
     theorem.set_defaults(run=_analytic_theorem1)
+    losses = verbs.add_parser("analytic-losses", help="the five losses distilling a latent under the analytic prior, per guidance scale")
+    losses.add_argument("--out", required=True, help="prefix: PREFIX.csv, PREFIX.md, PREFIX.png")
+    losses.add_argument("--seeds", type=int, default=4)
+    losses.add_argument("--iterations", type=int, default=1000)
+    losses.set_defaults(run=_analytic_losses)
     clip = verbs.add_parser("eval-clip", help="CLIP-L score (100 x cosine) of every rendered view against its prompt")
     clip.add_argument("--views", required=True, help="folder of view_*.png from `segmentdreamer render`")
     clip.add_argument("--prompts", required=True)

@@ -78,6 +78,7 @@ TARGETS_NEEDING = {
     "gallery": ("train", "clip"),
     "demo": ("train",),
     "analytic_theorem1": (),
+    "analytic_losses": (),
 }
 """What each target rule's jobs need; ``all`` and unknown targets (files, other rules) need everything."""
 

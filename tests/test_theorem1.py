@@ -39,3 +39,20 @@ def test_the_workflow_target_writes_table_and_plot_and_needs_no_weights(tmp_path
     assert [p.name for p in paths] == ["theorem1.csv", "theorem1.md", "theorem1.png"]
     assert "fitted slope" in paths[1].read_text() and np.asarray(iio.imread(paths[2])).std() > 10
     assert preflight.needed_keys({"models": {}}, ["analytic_theorem1"]) == []
+
+
+def test_the_five_losses_run_on_the_analytic_prior_and_cfg_inflates_the_latent(tmp_path):
+    """Every loss distils under the exact prior; for SDS and SCTD a larger guidance scale pushes the latent
+    further out (CFG's extrapolation), and at g = 1 SDS lands between the two text modes (mean-seeking)."""
+    from segmentdreamer.evaluate.analytic_losses import TEXT, summary, write_analytic_losses
+
+    paths = write_analytic_losses(tmp_path / "losses", guidance_scales=(1.0, 7.5), seeds=1, iterations=200)
+    import pandas as pd
+
+    table = pd.read_csv(paths[0])
+    assert set(table["method"]) >= {"sds", "ism", "cds", "gcs", "sctd"} and table.drop(columns="guidance_scale").notna().all().all()
+    norms = summary(table)
+    for method in ("sds", "sctd"):
+        assert norms[method][1] > norms[method][0] + 0.5, (method, norms[method])
+    sds = table[(table["method"] == "sds") & (table["guidance_scale"] == 1.0)].iloc[0]
+    assert sds["norm"] < TEXT.means.norm(dim=1).min()  # inside the modes' hull, near their mean

@@ -126,3 +126,32 @@ rule analytic_theorem1:
         prefix=prefix_of("csv"),
     shell:
         "OMP_NUM_THREADS={threads} segmentdreamer analytic-theorem1 --out {params.prefix:q} > {log:q} 2>&1"
+
+
+# The five losses distilling a latent under the analytic prior at guidance scales 1, 3, 7.5
+# (evaluate/analytic_losses.py): `snakemake analytic_losses` (CPU, about 5 minutes; no weights).
+rule analytic_losses:
+    output:
+        csv=report(
+            L.analytic("csv", "losses"),
+            caption="../report/analytic_losses.rst",
+            category="Analytic prior",
+            labels={"experiment": "five losses", "format": "csv"},
+        ),
+        md=L.analytic("md", "losses"),
+        png=report(
+            L.analytic("png", "losses"),
+            caption="../report/analytic_losses.rst",
+            category="Analytic prior",
+            labels={"experiment": "five losses", "format": "plot"},
+        ),
+    log:
+        L.job_log("analytic", name="losses"),
+    benchmark:
+        L.job_benchmark("analytic", name="losses")
+    conda:
+        "../../environment.yml"
+    params:
+        prefix=prefix_of("csv"),
+    shell:
+        "OMP_NUM_THREADS={threads} segmentdreamer analytic-losses --out {params.prefix:q} > {log:q} 2>&1"

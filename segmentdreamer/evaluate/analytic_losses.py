@@ -1,0 +1,111 @@
+"""The five losses distilling a latent under the analytic prior, at several guidance scales.
+
+Under :class:`~segmentdreamer.prior.analytic.AnalyticPrior` the text condition is a known Gaussian mixture, so
+what each loss converges to can be scored exactly: the distance to the nearest text mode, the log-likelihood
+under the text mixture, the latent's norm (the analogue of over-saturation: CFG's fixed point extrapolates
+away from the negative condition) and the diversity across seeds (mean pairwise distance of the results).
+
+Each run: B = 4 latents (the "views", one text condition) from N(0, 0.1^2), Adam (lr 0.01) on the loss's own
+gradient for ``iterations`` steps with the loss's step schedule compressed onto them (step = i x 5000 /
+iterations), the loss's official settings but the guidance scale; ``seeds`` runs per (method, g), the loss
+and the start seeded alike.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..losses import LossInput, loss_class
+from ..prior.analytic import AnalyticPrior, GaussianMixture
+from ..prior.conditioning import view_conditioning
+
+TEXT = GaussianMixture.of([[1.0, 0.5, -0.5, 0.0], [-0.5, 1.0, 0.5, 0.5]], [0.3, 0.3])
+"""Two text modes in 4 dimensions."""
+NEGATIVE = GaussianMixture.of([[0.5, 0.5, 0.0, 0.5]], [0.5])
+"""The negative prompt's distribution, between the text modes and wider."""
+METHODS = ("sds", "ism", "cds", "gcs", "sctd")
+
+
+def distil(method: str, guidance_scale: float, seed: int, iterations: int, prior: AnalyticPrior) -> torch.Tensor:
+    """The B = 4 latents [4, D] one run ends with."""
+    cond = view_conditioning(prior.prompt_embeddings(), torch.zeros(4))
+    loss = loss_class(method)(seed=seed, guidance_scale=guidance_scale)
+    start = torch.Generator().manual_seed(seed)
+    z0 = (0.1 * torch.randn((4, *prior.shape), generator=start, dtype=torch.float64)).requires_grad_()
+    optimizer = torch.optim.Adam([z0], lr=0.01)
+    for i in range(iterations):
+        optimizer.zero_grad()
+        step = i * 5000 // iterations
+        loss(prior, LossInput(latents=z0, cond=cond, step=step, total_steps=5000, images=z0)).loss.backward()
+        optimizer.step()
+    return z0.detach().reshape(4, -1)
+
+
+def score(latents: torch.Tensor, text: GaussianMixture) -> dict[str, float]:
+    """Metrics of the final latents [N, D] of one (method, g): see the module docstring."""
+    nearest = (latents[:, None] - text.means[None]).norm(dim=-1).min(dim=1).values
+    pairwise = torch.pdist(latents) if latents.shape[0] > 1 else torch.zeros(1)
+    return {"distance_to_mode": float(nearest.mean()), "log_likelihood": float(text.log_prob(latents).mean()),
+            "norm": float(latents.norm(dim=1).mean()), "diversity": float(pairwise.mean())}
+
+
+def measure(methods=METHODS, guidance_scales=(1.0, 3.0, 7.5), seeds: int = 4, iterations: int = 1000) -> pd.DataFrame:
+    """One row per (method, g); diversity over the first latent of every seed's run."""
+    prior = AnalyticPrior(TEXT, NEGATIVE, shape=(4, 1, 1))
+    rows = []
+    for method, g in itertools.product(methods, guidance_scales):
+        runs = [distil(method, g, seed, iterations, prior) for seed in range(seeds)]
+        metrics = score(torch.cat(runs), TEXT)
+        metrics["diversity"] = score(torch.stack([run[0] for run in runs]), TEXT)["diversity"]
+        rows.append({"method": method, "guidance_scale": g, **metrics})
+    reference = score(TEXT.sample(4 * seeds, torch.Generator().manual_seed(0)), TEXT)
+    rows.append({"method": "samples of the text mixture", "guidance_scale": float("nan"), **reference})
+    return pd.DataFrame(rows)
+
+
+def write_analytic_losses(prefix: str | Path, **settings) -> list[Path]:
+    """PREFIX.csv, PREFIX.md and PREFIX.png (each metric against g, one line per method)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..atomic import atomic_target, write_text
+
+    table = measure(**settings)
+    prefix = Path(prefix)
+    paths = [prefix.with_name(prefix.name + suffix) for suffix in (".csv", ".md", ".png")]
+    write_text(table.to_csv(index=False, float_format="%.4g"), paths[0])
+    columns = ("method", "guidance_scale", "distance_to_mode", "log_likelihood", "norm", "diversity")
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for _, row in table.iterrows():
+        lines.append("| " + " | ".join(str(row[c]) if c == "method" else f"{row[c]:.3g}" for c in columns) + " |")
+    write_text("\n".join(lines) + "\n", paths[1])
+    metrics = columns[2:]
+    figure, axes = plt.subplots(1, len(metrics), figsize=(4.0 * len(metrics), 3.4), dpi=110)
+    reference = table[table["guidance_scale"].isna()].iloc[0]
+    for axis, metric in zip(axes, metrics):
+        for method, group in table.dropna(subset=["guidance_scale"]).groupby("method", sort=False):
+            axis.plot(group["guidance_scale"], group[metric], "o-", label=method)
+        axis.axhline(reference[metric], color="grey", linestyle="--", linewidth=1, label="text samples")
+        axis.set(xlabel="guidance scale", title=metric.replace("_", " "))
+        if metric == "log_likelihood":
+            axis.set_yscale("symlog")
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    figure.tight_layout()
+    with atomic_target(paths[2]) as tmp:
+        figure.savefig(tmp, format="png")
+    plt.close(figure)
+    return paths
+
+
+def summary(table: pd.DataFrame) -> dict[str, np.ndarray]:
+    """method -> norms in guidance-scale order (what the tests read)."""
+    runs = table.dropna(subset=["guidance_scale"])
+    return {method: group.sort_values("guidance_scale")["norm"].to_numpy() for method, group in runs.groupby("method")}
