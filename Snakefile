@@ -3,6 +3,7 @@
 #   snakemake table1 | ablation_segments | ablation_threshold | ablation_approx | ablation_cfg | gallery
 #   snakemake --configfile workflow/smoke.yaml --cores 2  (tiny models, CPU, minutes)
 #   snakemake demo --configfile workflow/demo.yaml --cores 2   (known-answer prior, no weights, CPU, minutes)
+#   snakemake analytic_theorem1 analytic_losses             (analytic prior: Theorem 1 and the five losses, CPU)
 # Rules live in workflow/rules/*.smk; the plan (runs, variants, checks) in segmentdreamer/experiment.py.
 # Every job runs with OMP_NUM_THREADS={threads} (1 unless a rule says otherwise), so parallel jobs on one
 # machine do not oversubscribe its cores.

@@ -129,7 +129,7 @@ rule analytic_theorem1:
 
 
 # The five losses distilling a latent under the analytic prior at guidance scales 1, 3, 7.5
-# (evaluate/analytic_losses.py): `snakemake analytic_losses` (CPU, about 5 minutes; no weights).
+# (evaluate/analytic_losses.py): `snakemake analytic_losses` (CPU, 5-10 minutes; no weights).
 rule analytic_losses:
     output:
         csv=report(
