@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from .browser import CHROMIUM, browser_page, open_report_entry
@@ -117,15 +118,14 @@ def test_the_demo_report_shows_table_curves_and_turntables_in_chromium(demo_run)
 
 @pytest.mark.slow
 def test_a_demo_job_killed_with_sigkill_resumes_to_the_same_psnr(tmp_path):
-    """kill -9 the whole workflow mid-training, unlock, rerun: the same PSNR as an uninterrupted run."""
-    config = demo_config(tmp_path, iterations=60, checkpoint_every=10, log_every=10,
-                         densify={"start": 20, "stop": 45, "every": 20, "grad_threshold": 0.0002})
+    """kill -9 the whole workflow mid-training (densification included), unlock, rerun: the same PSNR."""
+    config = demo_config(tmp_path, iterations=40, checkpoint_every=10, log_every=10,
+                         densify={"start": 10, "stop": 30, "every": 10, "grad_threshold": 0.0002})
     data = yaml.safe_load(config.read_text(encoding="utf-8"))
     data["table1"]["variants"] = ["sds"]
     data["eval"]["views"] = 24  # the equality of the scores is the point here, not their precision
     config.write_text(yaml.safe_dump(data), encoding="utf-8")
-    whole, killed = tmp_path / "whole", tmp_path / "killed"
-    assert run_demo(config, whole).returncode == 0
+    killed = tmp_path / "killed"
 
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     command = [str(Path(sys.executable).parent / "snakemake"), "--configfile", str(config), "--cores", "2", "demo",
@@ -134,8 +134,8 @@ def test_a_demo_job_killed_with_sigkill_resumes_to_the_same_psnr(tmp_path):
                                start_new_session=True)
     progress = killed / "runs" / "demo" / "sds" / "totem" / "seed0" / "progress.jsonl"
     deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and (not progress.is_file() or progress.read_text().count("\n") < 4):
-        time.sleep(0.2)  # iterations 0, 10, 20, 30 recorded: the checkpoint of 30 is on disk or being written
+    while time.monotonic() < deadline and (not progress.is_file() or progress.read_text().count("\n") < 3):
+        time.sleep(0.1)  # iterations 0, 10, 20 recorded: the checkpoint of 20 is on disk or being written
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=60)
     assert not (progress.parent / "finished.json").exists()
@@ -144,7 +144,20 @@ def test_a_demo_job_killed_with_sigkill_resumes_to_the_same_psnr(tmp_path):
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     log = (progress.parent / "logs" / "train.log").read_text(encoding="utf-8")
     resumed_at = re.search(r"resuming \S+ at iteration (\d+)", log)  # the rerun continued from a checkpoint
-    assert resumed_at and 10 <= int(resumed_at.group(1)) < 60, log
-    scores = [json.loads((root / "runs" / "demo" / "sds" / "totem" / "seed0" / "known_answer.json").read_text())
-              for root in (whole, killed)]
-    assert scores[0]["psnr"] == scores[1]["psnr"] and scores[0]["iou"] == scores[1]["iou"]
+    assert resumed_at and 10 <= int(resumed_at.group(1)) < 40, log
+    # the same run config trained without interruption, in-process, scored the same way
+    from segmentdreamer.config import load_config
+    from segmentdreamer.evaluate.known_answer import evaluate_run
+    from segmentdreamer.train import Trainer
+
+    run_dir = progress.parent
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the workflow's job (OMP_NUM_THREADS=1): the same reduction order, the same bits
+    try:
+        whole = Trainer(load_config(run_dir / "config.yaml"), tmp_path / "whole").run()
+    finally:
+        torch.set_num_threads(threads)
+    views = data["eval"]["views"]
+    uninterrupted = evaluate_run(run_dir / "config.yaml", whole, tmp_path / "whole.json", views=views, resolution=64)
+    resumed = json.loads((run_dir / "known_answer.json").read_text(encoding="utf-8"))
+    assert resumed["psnr"] == uninterrupted["psnr"] and resumed["iou"] == uninterrupted["iou"]
