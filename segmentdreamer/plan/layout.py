@@ -68,7 +68,7 @@ FIGURE = "figures/{name}"
 FIGURE_FILES = {"png": ".png", "pdf": ".pdf", "csv": "_metrics.csv", "md": "_metrics.md", "plot": "_plot.png",
                 "manifest": ".manifest.json"}
 """An ablation figure or the gallery: ``FIGURE`` + each suffix."""
-TARGET_FILES = {"table1": ("csv", "md", "tex"), "figure": ("png", "csv")}
+TARGET_FILES = {"table1": ("csv", "md", "tex"), "figure": ("png", "csv"), "known_answer": ("csv", "md", "plot", "html")}
 """The files a target rule asks for (the rest come along with them)."""
 CACHES = {"text": "cache/text", "pointe": "cache/pointe", "fid": "cache/fid"}
 TINY_MODELS = "tiny_models"

@@ -160,7 +160,7 @@ def known_answer_outputs(prompt_sets):
     return [
         EXP.layout.known_answer(role, s)
         for s in prompt_sets
-        for role in ("csv", "md", "plot", "html")
+        for role in TARGET_FILES["known_answer"]
     ]
 
 
