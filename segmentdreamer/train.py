@@ -50,6 +50,16 @@ def uses_beg(config: TrainConfig) -> bool:
     return config.beg if config.beg is not None else type(config.loss).beg_default
 
 
+def initial_gaussians(config: TrainConfig) -> torch.nn.ParameterDict:
+    """The scene a run starts from: the ``sphere`` init drawn with the run's seed, or the init .ply."""
+    if config.init == "sphere":
+        return from_points(sphere_points(config.sphere_points, generator=torch.Generator().manual_seed(config.seed)))
+    path = Path(config.init)
+    if not path.is_file():
+        raise ConfigError(f"init: {path} does not exist (a Point-E .ply from `segmentdreamer init`, or 'sphere')")
+    return load_ply(path)
+
+
 def compiles_prior(config: TrainConfig, device: torch.device) -> bool:
     """``compile_prior`` resolved: as set, or (None) on exactly when the prior lives on a CUDA device."""
     wanted = config.compile_prior if config.compile_prior is not None else device.type == "cuda"
@@ -86,7 +96,7 @@ class Trainer:
         self.sampler = TrainingCameraSampler(config.cameras, config.resolution, config.resolution, seed=config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.device_generator = torch.Generator(self.device).manual_seed(config.seed)
-        self.params = self._initial_gaussians().to(self.device)
+        self.params = initial_gaussians(config).to(self.device)
         self.optimizers = self._make_optimizers()
         self.densify_state = densify.initial_state(self.params["means"].shape[0], self.device)
         self.start_step, self.elapsed = 0, 0.0
@@ -95,14 +105,6 @@ class Trainer:
         self._last_checkpoint = 0
 
     # ------------------------------------------------------------------ setup
-    def _initial_gaussians(self) -> torch.nn.ParameterDict:
-        if self.config.init == "sphere":
-            return from_points(sphere_points(self.config.sphere_points, generator=torch.Generator().manual_seed(self.config.seed)))
-        path = Path(self.config.init)
-        if not path.is_file():
-            raise ConfigError(f"init: {path} does not exist (a Point-E .ply from `segmentdreamer init`, or 'sphere')")
-        return load_ply(path)
-
     def _lr(self, name: str, step: int) -> float:
         o, total = self.config.optim, self.config.iterations
         if name == "opacities":

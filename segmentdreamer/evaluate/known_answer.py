@@ -64,17 +64,15 @@ def evaluate_run(run_config: str | Path, ply: str | Path, out_json: str | Path, 
     from ..config import ConfigError, load_config
     from ..models import is_target_scene
     from ..prior.target_scene import TargetScenePrior
-    from ..scene.gaussians import from_points, load_ply, sphere_points
+    from ..scene.gaussians import load_ply
+    from ..train import initial_gaussians
 
     config = load_config(run_config)
     if not is_target_scene(config.models.sd):
         raise ConfigError(f"models.sd = {config.models.sd!r}: known-answer scores need the target-scene prior "
                           "(models.sd: target-scene:<scene>; workflow/demo.yaml)")
     truth = TargetScenePrior.from_spec(config.models.sd).ground_truth
-    if config.init == "sphere":
-        start = from_points(sphere_points(config.sphere_points, generator=torch.Generator().manual_seed(config.seed)))
-    else:
-        start = load_ply(config.init)
+    start = initial_gaussians(config)
     gt_rgb, gt_alpha = ring_renders(truth, views, resolution)
     rgb, alpha = ring_renders(load_ply(ply), views, resolution)
     result = compare_renders(rgb, alpha, gt_rgb, gt_alpha)
