@@ -70,12 +70,10 @@ def measure(methods=METHODS, guidance_scales=(1.0, 3.0, 7.5), seeds: int = 4, it
 
 def write_analytic_losses(prefix: str | Path, **settings) -> list[Path]:
     """PREFIX.csv, PREFIX.md and PREFIX.png (each metric against g, one line per method)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..atomic import atomic_target, write_text
+    from ..atomic import write_text
+    from ..report.figures import save_png  # importing it sets the Agg backend
 
     table = measure(**settings)
     prefix = Path(prefix)
@@ -99,9 +97,7 @@ def write_analytic_losses(prefix: str | Path, **settings) -> list[Path]:
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     figure.tight_layout()
-    with atomic_target(paths[2]) as tmp:
-        figure.savefig(tmp, format="png")
-    plt.close(figure)
+    save_png(figure, paths[2])
     return paths
 
 

@@ -95,12 +95,10 @@ def fitted_slopes(table: pd.DataFrame, against: str = "segment_length") -> dict[
 
 def write_theorem1(prefix: str | Path, **settings) -> list[Path]:
     """PREFIX.csv (every row), PREFIX.md (slopes and the error at each Ns) and PREFIX.png (the log-log plot)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..atomic import atomic_target, write_text
+    from ..atomic import write_text
+    from ..report.figures import save_png  # importing it sets the Agg backend
 
     table = measure(**settings)
     slopes = fitted_slopes(table)
@@ -132,7 +130,5 @@ def write_theorem1(prefix: str | Path, **settings) -> list[Path]:
     axis.grid(alpha=0.3, which="both")
     axis.legend(fontsize=7)
     figure.tight_layout()
-    with atomic_target(paths[2]) as tmp:
-        figure.savefig(tmp, format="png")
-    plt.close(figure)
+    save_png(figure, paths[2])
     return paths

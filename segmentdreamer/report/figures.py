@@ -34,6 +34,16 @@ def _save(figure, out: str | Path) -> list[Path]:
     return paths
 
 
+def save_png(figure, path: str | Path) -> Path:
+    """Write ``figure`` to ``path`` as PNG atomically (a killed job leaves no half image) and close it."""
+    from ..atomic import atomic_target
+
+    with atomic_target(path) as tmp:
+        figure.savefig(tmp, format="png")
+    plt.close(figure)
+    return Path(path)
+
+
 def render_grid(panels: Sequence[Panel], columns: int, out: str | Path, title: str = "", panel_inches: float = 2.5) -> list[Path]:
     """A grid of labelled renders; a missing image is drawn as an empty, labelled panel ("missing")."""
     import imageio.v3 as iio

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..atomic import atomic_target, write_text
+from ..atomic import write_text
 
 METRICS = ("psnr", "ssim", "iou")
 
@@ -92,10 +92,9 @@ def overview_html(manifest: dict, table: pd.DataFrame, curve: Path) -> str:
 
 
 def write_curve_plot(curves: dict[str, pd.DataFrame], start_psnr: float, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from .figures import save_png  # importing it sets the Agg backend
 
     figure, axis = plt.subplots(figsize=(8.0, 3.6), dpi=120)
     for label, frame in curves.items():
@@ -105,9 +104,7 @@ def write_curve_plot(curves: dict[str, pd.DataFrame], start_psnr: float, path: P
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     figure.tight_layout()
-    with atomic_target(path) as tmp:
-        figure.savefig(tmp, format="png")
-    plt.close(figure)
+    save_png(figure, path)
 
 
 def write_known_answer_table(manifest_path: str | Path, prefix: str | Path) -> list[Path]:
