@@ -10,9 +10,10 @@ Under the analytic prior (prior/analytic.py) both sides are computable: the chai
     error(t -> target) = mean over x_t of || DDIM_dt(x_t: t -> target) - ODE(x_t: t -> target) || / sqrt(D)
 
 with x_t = a_t z + s_t eps, z from the mixture, t uniform in [20, 980), and target = the start s_m of the
-segment holding t (SCTD, uniform segmentation into Ns, ``losses/segments.py``), 0 (CDS: to the data end) or
-e = 20 (GCS: to its small end time). Per (Ns, dt): the mean error; the table and the log-log plot of error
-against segment length (T / Ns) with the fitted slope beside the bound's slope 1.
+segment holding t (SCTD, uniform segmentation into Ns, and the official code's ``mono`` segmentation,
+``losses/segments.py``), 0 (CDS: to the data end) or e = 20 (GCS: to its small end time). Per (Ns, dt): the
+mean error; the table and the log-log plot of error against the mean segment length (960 / Ns) with the
+fitted slope (uniform rows) beside the bound's slope 1.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ DEFAULT_MIXTURE = GaussianMixture.of([[1.2, -0.4, 0.6, 0.0], [-0.8, 0.9, -0.3, 0
 """Three well-separated modes in 4 dimensions (the latent of one 1 x 1 SD pixel), unequal widths and weights."""
 GCS_END = MIN_EDGE
 """GCS's end time e (its targets map to e = the lowest trained timestep)."""
+UNIFORM, MONO = "SCTD (segment start)", "SCTD mono (segment start)"
+"""The two segmentations' row labels (``target`` column)."""
 
 
 def chained_ddim(mixture: GaussianMixture, x: torch.Tensor, schedule: NoiseSchedule, t: int, target: int, dt: int) -> torch.Tensor:
@@ -45,16 +48,18 @@ def chained_ddim(mixture: GaussianMixture, x: torch.Tensor, schedule: NoiseSched
     return state
 
 
-def targets_of(t: int, num_segments) -> dict[tuple[str, int], int]:
-    """(kind, Ns) -> the timestep a consistency target at t maps to, for SCTD per Ns, CDS and GCS."""
-    targets = {("SCTD (segment start)", ns): segment_start(segment_edges("uniform", ns), t) for ns in num_segments}
+def targets_of(t: int, num_segments, mono_segments=()) -> dict[tuple[str, int], int]:
+    """(kind, Ns) -> the timestep a consistency target at t maps to, for SCTD per Ns (uniform; mono with the
+    default t_tau = 150), CDS and GCS."""
+    targets = {(UNIFORM, ns): segment_start(segment_edges("uniform", ns), t) for ns in num_segments}
+    targets.update({(MONO, ns): segment_start(segment_edges("mono", ns), t) for ns in mono_segments})
     targets[("CDS (to 0)", 1)] = 0
     targets[(f"GCS (to e = {GCS_END})", 1)] = GCS_END
     return targets
 
 
 def measure(mixture: GaussianMixture = DEFAULT_MIXTURE, num_segments=(1, 2, 4, 5, 8, 10, 20), solver_steps=(10, 20, 40),
-            timesteps: int = 24, samples: int = 128, seed: int = 0) -> pd.DataFrame:
+            timesteps: int = 24, samples: int = 128, seed: int = 0, mono_segments=(2, 4, 5, 8)) -> pd.DataFrame:
     """One row per (target kind, Ns, dt): the mean over ``timesteps`` t's (evenly spread in (20, 980)) of the
     per-dimension RMS error of the chained DDIM jump against the exact solution, on the same x_t per t."""
     schedule = NoiseSchedule.scaled_linear()
@@ -67,7 +72,7 @@ def measure(mixture: GaussianMixture = DEFAULT_MIXTURE, num_segments=(1, 2, 4, 5
         z = mixture.sample(samples, generator)
         x = a * z + math.sqrt(1 - a * a) * torch.randn(z.shape, generator=generator, dtype=z.dtype)
         exact: dict[int, torch.Tensor] = {}
-        for (kind, ns), target in targets_of(t, num_segments).items():
+        for (kind, ns), target in targets_of(t, num_segments, mono_segments).items():
             jumps.setdefault((kind, ns), []).append(t - target)
             if target not in exact:
                 exact[target] = solve_ode(mixture, x, a, float(abar[target].sqrt()), steps=max(200, 2 * (t - target)))
@@ -88,9 +93,35 @@ def fitted_slopes(table: pd.DataFrame, against: str = "segment_length") -> dict[
     ``segment_length`` is the theorem's variable; ``mean_jump`` (the mean of t - s_m over the sampled t's) is
     what a finite sample of t's actually spans, the sharper check when few t's are drawn.
     """
-    sctd = table[table["target"].str.startswith("SCTD")]
+    sctd = table[table["target"] == UNIFORM]
     return {int(dt): float(np.polyfit(np.log(group[against]), np.log(group["error"]), 1)[0])
             for dt, group in sctd.groupby("dt")}
+
+
+def error_of(table: pd.DataFrame, target: str, dt: int, num_segments: int = 1) -> float:
+    """The mean error of one row: ``target`` a row label (UNIFORM, MONO) or the prefix "CDS" / "GCS"."""
+    rows = table[(table["target"] == target) | (table["target"].str.startswith(target) & ~table["target"].str.startswith("SCTD"))]
+    rows = rows[(rows["dt"] == dt) & (rows["num_segments"] == num_segments)]
+    if len(rows) != 1:
+        raise KeyError(f"theorem1: no single row for {target!r}, dt {dt}, Ns {num_segments}")
+    return float(rows["error"].iloc[0])
+
+
+def summary_lines(table: pd.DataFrame, slopes: dict[int, float]) -> list[str]:
+    """The Markdown table: per dt the fitted slope and the errors at a middle Ns (uniform and mono), CDS, GCS."""
+    uniform = sorted(table.loc[table["target"] == UNIFORM, "num_segments"].unique())
+    mono = set(table.loc[table["target"] == MONO, "num_segments"])
+    both = [ns for ns in uniform if ns in mono]
+    middle = int(both[len(both) // 2] if both else uniform[len(uniform) // 2])
+    with_mono = middle in mono
+    header = f"| dt | fitted slope of log error vs log segment length (bound: 1) | SCTD Ns={middle} |"
+    header += f" SCTD mono Ns={middle} |" * with_mono + " CDS | GCS |"
+    lines = [header, "|---|---|---|" + "---|" * with_mono + "---|---|"]
+    for dt, slope in slopes.items():
+        cells = [f"{error_of(table, UNIFORM, dt, middle):.3g}"] + [f"{error_of(table, MONO, dt, middle):.3g}"] * with_mono
+        cells += [f"{error_of(table, kind, dt):.3g}" for kind in ("CDS", "GCS")]
+        lines.append(f"| {dt} | {slope:.2f} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_theorem1(prefix: str | Path, **settings) -> list[Path]:
@@ -105,27 +136,22 @@ def write_theorem1(prefix: str | Path, **settings) -> list[Path]:
     prefix = Path(prefix)
     paths = [prefix.with_name(prefix.name + suffix) for suffix in (".csv", ".md", ".png")]
     write_text(table.to_csv(index=False, float_format="%.6g"), paths[0])
-    middle = sorted(table.loc[table["target"].str.startswith("SCTD"), "num_segments"].unique())
-    middle = int(middle[len(middle) // 2])
-    lines = [f"| dt | fitted slope of log error vs log segment length (bound: 1) | SCTD Ns={middle} | CDS | GCS |",
-             "|---|---|---|---|---|"]
-    for dt, slope in slopes.items():
-        rows = table[table["dt"] == dt]
-        pick = {kind: float(rows[rows["target"].str.startswith(kind) & ((rows["num_segments"] == middle) | (kind != "SCTD"))]
-                            ["error"].iloc[0]) for kind in ("SCTD", "CDS", "GCS")}
-        lines.append(f"| {dt} | {slope:.2f} | {pick['SCTD']:.3g} | {pick['CDS']:.3g} | {pick['GCS']:.3g} |")
+    lines = summary_lines(table, slopes)
     write_text("\n".join(lines) + "\n", paths[1])
     figure, axis = plt.subplots(figsize=(6.5, 4.2), dpi=120)
     for (dt, group), colour in zip(table.groupby("dt"), ("tab:blue", "tab:orange", "tab:green", "tab:red")):
-        sctd = group[group["target"].str.startswith("SCTD")]
+        sctd, mono = group[group["target"] == UNIFORM], group[group["target"] == MONO]
         axis.loglog(sctd["segment_length"], sctd["error"], "o-", color=colour, label=f"SCTD, dt = {dt} (slope {slopes[int(dt)]:.2f})")
+        first = dt == table["dt"].min()
+        if len(mono):
+            axis.loglog(mono["segment_length"], mono["error"], "^", color=colour, label="SCTD, mono segmentation" if first else None)
         others = group[~group["target"].str.startswith("SCTD")]
         axis.loglog(others["segment_length"], others["error"], "s", color=colour, markerfacecolor="none",
-                    label="CDS (to 0), GCS (to e)" if dt == table["dt"].min() else None)
+                    label="CDS (to 0), GCS (to e)" if first else None)
         x = sctd["segment_length"].to_numpy()
         axis.loglog(x, sctd["error"].iloc[0] * x / x[0], ":", color=colour, linewidth=1,
-                    label="the bound's slope 1" if dt == table["dt"].min() else None)
-    axis.set(xlabel="segment length s_{m+1} - s_m (timesteps)", ylabel="distillation error (RMS per dim)",
+                    label="the bound's slope 1" if first else None)
+    axis.set(xlabel="mean segment length (timesteps)", ylabel="distillation error (RMS per dim)",
              title="Theorem 1: distillation error vs segment length")
     axis.grid(alpha=0.3, which="both")
     axis.legend(fontsize=7)
