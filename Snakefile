@@ -3,12 +3,16 @@
 #   snakemake table1 | ablation_segments | ablation_threshold | ablation_approx | ablation_cfg | gallery
 #   snakemake --configfile workflow/smoke.yaml --cores 2  (tiny models, CPU, minutes)
 #   snakemake demo --configfile workflow/demo.yaml --cores 2   (known-answer prior, no weights, CPU, minutes)
+#   snakemake meshes                                      (a coloured mesh.glb and a .splat for every run)
+#   snakemake gpteval3d                                   (every Table 1 run in GPTEval3D's layout: rgb + normal maps)
 #   snakemake analytic_theorem1 analytic_losses             (analytic prior: Theorem 1 and the five losses, CPU)
 # Rules live in workflow/rules/*.smk; the plan (runs, variants, checks) in segmentdreamer/experiment.py.
 # Every job runs with OMP_NUM_THREADS={threads} (1 unless a rule says otherwise), so parallel jobs on one
 # machine do not oversubscribe its cores.
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version, update_config, validate
+
+from segmentdreamer.plan.command_line import typed_overrides
 
 min_version("9.0")
 
@@ -20,6 +24,8 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
+# --config 'train={"iterations": 300}' means what it means in a config file (Snakemake passes it as "300").
+update_config(config, typed_overrides(dict(workflow.config_settings.config)))
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
@@ -31,6 +37,7 @@ include: "workflow/rules/render.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/known_answer.smk"
+include: "workflow/rules/export.smk"
 
 
 report: "workflow/report/workflow.rst"

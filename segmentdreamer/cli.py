@@ -3,6 +3,11 @@
     segmentdreamer init --prompts FILE --prompt-id ID --out init.ply    initial Gaussians (Point-E or sphere)
     segmentdreamer train --config RUN.yaml --out DIR [--resume]    train one asset (3DGS + a distillation loss)
     segmentdreamer render --ply FILE --out DIR [--views 120]       evaluation ring PNGs + turntable.mp4
+    segmentdreamer view RUN_DIR|PLY [--port 8080]                  interactive web viewer of the Gaussians (viser)
+    segmentdreamer export-mesh --ply FILE --out mesh.glb           coloured triangle mesh (.glb / .obj / .ply) of the Gaussians
+    segmentdreamer export-splat --ply FILE --out FILE.splat        the web splat viewers' format
+    segmentdreamer export-gpteval3d --ply FILE --out DIR          GPTEval3D's 120 rgb_<i>.png + normal_<i>.png (15 deg elevation)
+    segmentdreamer gpteval3d-prompts --prompts FILE --out FILE    GPTEval3D's prompts.json from a prompt list
     segmentdreamer known-answer --config RUN.yaml --ply FILE --out known_answer.json    PSNR/SSIM/IoU vs the ground truth
     segmentdreamer eval-clip --views DIR --prompts FILE --prompt-id ID --out clip.json    CLIP-L score per view
     segmentdreamer eval-ir --views DIR --prompts FILE --prompt-id ID --out ir.json        ImageReward per view
@@ -99,6 +104,61 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _view(args: argparse.Namespace) -> int:
+    from .viewer import serve
+
+    try:
+        serve(args.path, host=args.host, port=args.port, timeout=args.timeout, device=args.device)
+    except FileNotFoundError as error:
+        log.error("%s", error)
+        return 2
+    return 0
+
+
+def _export_mesh(args: argparse.Namespace) -> int:
+    from .export.mesh import MESH_SUFFIXES, EmptyMeshError, MeshSettings, export_mesh
+
+    if not args.out.lower().endswith(MESH_SUFFIXES):
+        log.error("--out %s: the mesh format must be one of %s", args.out, ", ".join(MESH_SUFFIXES))
+        return 2
+    try:
+        settings = MeshSettings(resolution=args.resolution, level=args.level, keep_largest=not args.all_components,
+                                y_up=not args.z_up)
+        summary = export_mesh(args.ply, args.out, settings)
+    except ValueError as error:
+        log.error("%s", error)
+        return 2
+    except EmptyMeshError as error:
+        log.error("%s: %s", args.ply, error)
+        return 3
+    log.info("%d vertices, %d faces (watertight: %s, extent %s) -> %s", summary["vertices"], summary["faces"],
+             summary["watertight"], " x ".join(f"{v:.3f}" for v in summary["extent"]), args.out)
+    return 0
+
+
+def _export_splat(args: argparse.Namespace) -> int:
+    from .export.splat import export_splat
+
+    log.info("%d Gaussians -> %s", export_splat(args.ply, args.out), args.out)
+    return 0
+
+
+def _export_gpteval3d(args: argparse.Namespace) -> int:
+    from .devices import resolve_device
+    from .export.gpteval3d import render_benchmark_views
+
+    written = render_benchmark_views(args.ply, args.out, device=resolve_device(args.device))
+    log.info("%d images (rgb + normal) -> %s", len(written), args.out)
+    return 0
+
+
+def _gpteval3d_prompts(args: argparse.Namespace) -> int:
+    from .export.gpteval3d import write_prompts
+
+    log.info("%d prompts -> %s", write_prompts(args.prompts, args.out), args.out)
+    return 0
+
+
 def _known_answer(args: argparse.Namespace) -> int:
     from .evaluate.known_answer import evaluate_run
 
@@ -113,12 +173,15 @@ def _eval_clip(args: argparse.Namespace) -> int:
     from .devices import resolve_device
     from .evaluate.clip_score import ClipScorer
     from .evaluate.views import score_views
-    from .prompts import lookup
+    from .prompts import lookup, read_prompt_list
 
     entry = lookup(args.prompts, args.prompt_id)
-    record = score_views(ClipScorer.from_pretrained(args.clip, resolve_device(args.device)), args.views, entry.prompt)
+    others = list(dict.fromkeys(e.prompt for e in read_prompt_list(args.prompts).values() if e.prompt != entry.prompt))
+    record = score_views(ClipScorer.from_pretrained(args.clip, resolve_device(args.device)), args.views, entry.prompt,
+                         distractors=others)
     write_json({"prompt_id": entry.prompt_id, **record}, args.out)
-    log.info("%s: CLIP-L %.2f over %d views", entry.prompt_id, record["mean"], len(record["scores"]))
+    log.info("%s: CLIP-L %.2f, R-precision %.3f among %d prompts, over %d views", entry.prompt_id, record["mean"],
+             record["r_precision"], record["retrieval_candidates"], len(record["scores"]))
     return 0
 
 
@@ -247,7 +310,7 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
-GPU_VERBS = frozenset({"init", "train", "render", "eval-clip", "eval-ir", "ref-images", "fid"})
+GPU_VERBS = frozenset({"init", "train", "render", "eval-clip", "eval-ir", "ref-images", "fid", "export-gpteval3d"})
 """Verbs that run on a GPU when there is one: each claims a GPU slot first (``gpu_slots``)."""
 
 
@@ -285,6 +348,34 @@ def build_parser() -> argparse.ArgumentParser:
     rend.add_argument("--video", default="", help="turntable .mp4 path (default: OUT/turntable.mp4)")
     rend.add_argument("--no-video", action="store_true")
     rend.set_defaults(run=_render)
+    view = verbs.add_parser("view", help="interactive web viewer of a run's Gaussians (open the printed address)")
+    view.add_argument("path", help="a run folder (its gaussians.ply, prompt and scores) or a .ply file")
+    view.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve other machines (default: this one only)")
+    view.add_argument("--port", type=int, default=8080)
+    view.add_argument("--timeout", type=float, default=None, help="stop by itself after this many seconds (default: Ctrl-C)")
+    view.add_argument("--device", default="auto", help="for the 'render this view' button (gsplat on CUDA, else PyTorch)")
+    view.set_defaults(run=_view)
+    mesh = verbs.add_parser("export-mesh", help="a coloured triangle mesh of the Gaussians (density -> marching cubes)")
+    mesh.add_argument("--ply", required=True, help="trained Gaussians (.ply)")
+    mesh.add_argument("--out", required=True, help="mesh file: .glb, .obj or .ply (by suffix)")
+    mesh.add_argument("--resolution", type=int, default=192, help="grid cells per side (16-1024)")
+    mesh.add_argument("--level", type=float, default=1.0, help="surface density, in units of one opaque Gaussian's peak")
+    mesh.add_argument("--all-components", action="store_true", help="keep floaters and inner walls (default: the largest piece)")
+    mesh.add_argument("--z-up", action="store_true", help="keep our +z up (default: glTF's +y up)")
+    mesh.set_defaults(run=_export_mesh)
+    splat = verbs.add_parser("export-splat", help="the Gaussians in the web viewers' .splat format")
+    splat.add_argument("--ply", required=True)
+    splat.add_argument("--out", required=True, help="FILE.splat")
+    splat.set_defaults(run=_export_splat)
+    gpteval3d = verbs.add_parser("export-gpteval3d", help="one asset's views in GPTEval3D's layout: 120 rgb + normal maps at 512 px")
+    gpteval3d.add_argument("--ply", required=True)
+    gpteval3d.add_argument("--out", required=True, help="the asset's folder: methods/<method>/<prompt index>/<seed>")
+    gpteval3d.add_argument("--device", default="auto")
+    gpteval3d.set_defaults(run=_export_gpteval3d)
+    gpt_prompts = verbs.add_parser("gpteval3d-prompts", help="GPTEval3D's prompts.json (ordered prompts) from a prompt list")
+    gpt_prompts.add_argument("--prompts", required=True, help="prompt list TSV")
+    gpt_prompts.add_argument("--out", required=True, help="prompts.json")
+    gpt_prompts.set_defaults(run=_gpteval3d_prompts)
     known = verbs.add_parser("known-answer", help="PSNR / SSIM / IoU of a known-answer run against its ground truth")
     known.add_argument("--config", required=True, help="the run's config (models.sd: target-scene:<scene>)")
     known.add_argument("--ply", required=True)

@@ -77,6 +77,8 @@ TARGETS_NEEDING = {
     "ablations": ("train", "clip"),
     "gallery": ("train", "clip"),
     "demo": ("train",),
+    "meshes": ("train",),
+    "gpteval3d": ("train",),
     "analytic_theorem1": (),
     "analytic_losses": (),
 }

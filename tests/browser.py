@@ -18,13 +18,18 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "-
          "--disable-component-update", "--disable-sync"]
 
 
+WEBGL_FLAGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist"]
+"""WebGL on the CPU (SwiftShader), for pages that draw with it (the viewer)."""
+
+
 @contextmanager
-def browser_page(width: int = 1600, height: int = 1100):
-    """A fresh Playwright page in headless Chromium, closed afterwards."""
+def browser_page(width: int = 1600, height: int = 1100, webgl: bool = False):
+    """A fresh Playwright page in headless Chromium, closed afterwards; ``webgl`` turns on software WebGL."""
     from playwright.sync_api import sync_playwright
 
+    flags = [flag for flag in FLAGS if flag != "--disable-gpu"] + WEBGL_FLAGS if webgl else FLAGS
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=flags)
         try:
             yield browser.new_page(viewport={"width": width, "height": height})
         finally:

@@ -69,3 +69,31 @@ def test_cli_eval_clip(tiny_models, tmp_path):
     record = json.loads((tmp_path / "clip.json").read_text())
     assert record["prompt_id"] == "crown" and len(record["scores"]) == 2
     assert main(args[:-4] + ["--clip", str(tmp_path / "no-model"), "--out", str(tmp_path / "x.json")]) == 2
+
+
+class KnownFeatures(ClipScorer):
+    """CLIP with chosen features: prompt i is the unit vector e_i, each image a vector given by the test."""
+
+    def __init__(self, images: torch.Tensor, prompts: list[str]):
+        self.images, self.prompts = images, prompts
+
+    def image_features(self, images):
+        return torch.nn.functional.normalize(self.images[: len(images)], dim=-1)
+
+    def text_features(self, prompts):
+        return torch.eye(len(self.prompts))[[self.prompts.index(p) for p in prompts]]
+
+
+def test_r_precision_counts_views_whose_own_prompt_ranks_first_and_ties_miss(tmp_path):
+    import imageio.v3 as iio
+
+    prompts = ["a corgi", "a cat", "a dog"]
+    features = torch.tensor([[1.0, 0.0, 0.0], [0.9, 0.1, 0.0], [0.2, 0.8, 0.0], [0.5, 0.5, 0.0]])  # hit, hit, miss, tie
+    for i in range(4):
+        iio.imwrite(tmp_path / f"view_{i:03d}.png", np.zeros((8, 8, 3), dtype=np.uint8))
+    mark_views_complete(tmp_path, 4)
+    record = score_views(KnownFeatures(features, prompts), tmp_path, "a corgi", batch=4, distractors=["a cat", "a dog"])
+    assert record["r_precision"] == 0.5 and record["retrieval_candidates"] == 3
+    expected = 100 * torch.nn.functional.normalize(features, dim=-1)[:, 0]
+    np.testing.assert_allclose(record["scores"], expected.numpy(), rtol=1e-6)
+    assert "r_precision" not in score_views(KnownFeatures(features, prompts), tmp_path, "a corgi", batch=4)

@@ -1,8 +1,12 @@
 """Prompt lists: schema, safe ids, verbatim prompts, errors with file:line."""
 
+from pathlib import Path
+
 import pytest
 
 from segmentdreamer.prompts import PromptListError, lookup, read_prompt_list
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def write(tmp_path, text):
@@ -59,3 +63,15 @@ def test_dreamfusion40_matches_the_paper_table():
     prompts = [e.prompt for e in entries.values()]
     assert prompts[0] == "A cat with a mullet" and prompts[6] == "A DSLR photo of the Imperial State Crown of England"
     assert prompts[-1] == "A DSLR photo of a shiny beetle"
+
+
+@pytest.mark.parametrize(("group", "first", "last"), [
+    ("single", "A cactus with pink flowers", "A classic leatherette radio with dials"),
+    ("surr", "A white seashell on a sandy beach", "A pair of neon running shoes waiting by the treadmill"),
+    ("multi", "An artist is painting on a blank canvas", "An old brass key longs for the dusted antique chest it could unlock"),
+])
+def test_t3bench_prompt_sets_hold_their_100_prompts_in_order(group, first, last):
+    entries = list(read_prompt_list(ROOT / "prompts" / f"t3bench_{group}.tsv").values())
+    assert len(entries) == 100 and len({e.prompt for e in entries}) == 100
+    assert entries[0].prompt == first and entries[-1].prompt == last
+    assert all(e.prompt_id.startswith(f"t3_{group}_{i:03d}_") and e.init_prompt == e.prompt for i, e in enumerate(entries))

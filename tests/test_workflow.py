@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ["--configfile", "workflow/smoke.yaml"]
@@ -50,6 +51,26 @@ def test_paper_dag_plans_every_job_without_weights():
     table1 = job_counts(snakemake("-n", "table1", "--cores", "1", "--resources", "gpu=1", "--config",
                                   'pathvars={"results": "results/dryrun-paper"}', "check_models=False").stdout)
     assert table1["train"] == 200  # 40 prompts x 5 methods
+
+
+def test_seeds_and_nested_values_from_the_command_line_plan_per_seed_fids():
+    """--config values inside lists and mappings arrive as strings from Snakemake; they mean what they mean in a
+    config file (seeds=[0,1,2] are integers, train.iterations=300 an integer), and 3 seeds plan per-seed FIDs."""
+    plan = snakemake("-n", "table1", "--cores", "1", "--resources", "gpu=1", "--config", 'pathvars={"results": "results/dryrun-paper"}',
+                     "check_models=False", "seeds=[0,1,2]", 'train={"iterations": 300, "compile_prior": false}')
+    assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr[-3000:]
+    counts = job_counts(plan.stdout)
+    assert counts["train"] == 600 and counts["fid"] == 5 and counts["fid_seed"] == 15  # 5 methods x 3 seeds
+    assert "fid/dreamfusion40/sctd/seed2.json" in plan.stdout
+
+
+def test_typed_overrides_follow_yaml_and_leave_text_alone():
+    from segmentdreamer.plan.command_line import typed_overrides
+
+    given = {"train": {"iterations": "300", "lr": "1e-3", "compile_prior": "false", "x": "null"}, "seeds": ["0", "1"],
+             "negative_prompt": "blurry, 3 arms", "device": "cuda:1", "prompt": "7 cats"}
+    assert typed_overrides(given) == {"train": {"iterations": 300, "lr": "1e-3", "compile_prior": False, "x": None},
+                                      "seeds": [0, 1], "negative_prompt": "blurry, 3 arms", "device": "cuda:1", "prompt": "7 cats"}
 
 
 @pytest.mark.parametrize(
@@ -169,3 +190,11 @@ def test_slurm_profile_plans_the_paper_dag_with_gpu_requests():
     assert "gpu=1" in train and "slurm_partition=gpu" in train and "runtime=180" in train
     table = plan.stdout.split("rule table1_files:")[1].split("\n\n")[0]
     assert "gpu=" not in table and "slurm_partition=cpu" in table
+    # every rule that asks for a GPU has a GPU partition in the profile (the optional targets' rules too)
+    profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text(encoding="utf-8"))["set-resources"]
+    rules = (ROOT / "workflow" / "rules").glob("*.smk")
+    gpu_rules = {name for path in rules for name, body in re.findall(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", path.read_text(), re.M | re.S)
+                 if "gpu=GPU_PER_JOB" in body} | {"fid_seed"}  # fid_seed: `use rule fid`
+    assert gpu_rules >= {"train", "render", "fid", "gpteval3d_views"}
+    assert all(profile.get(rule, {}).get("slurm_partition") == "gpu" for rule in gpu_rules), gpu_rules - {
+        rule for rule, values in profile.items() if values.get("slurm_partition") == "gpu"}

@@ -51,6 +51,16 @@ class ClipScorer:
         """100 x cosine similarity per image [B]."""
         return 100.0 * (self.image_features(images) @ self.text_features([prompt])[0])
 
+    def score_and_retrieve(self, images: Tensor | np.ndarray, prompt: str, distractors: list[str]) -> tuple[Tensor, Tensor]:
+        """(CLIP score [B], retrieved [B] bool): whether ``prompt`` beats every distractor for each image.
+
+        CLIP R-precision (R@1, as DreamFields / DreamFusion): the fraction of images whose own prompt is
+        the most similar of the candidate set {prompt} + distractors; a tie counts as a miss."""
+        similarity = self.image_features(images) @ self.text_features([prompt, *distractors]).T  # [B, 1 + P]
+        own = similarity[:, 0]
+        best_other = similarity[:, 1:].max(dim=1).values if distractors else torch.full_like(own, -2.0)
+        return 100.0 * own, own > best_other
+
 
 def _features(output) -> Tensor:
     """transformers 5 may wrap projected features in an output object."""

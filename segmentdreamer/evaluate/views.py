@@ -57,14 +57,26 @@ def view_paths(views_dir: str | Path) -> list[Path]:
     return paths
 
 
-def score_views(scorer: ViewScorer, views_dir: str | Path, prompt: str, batch: int = 16) -> dict:
-    """Per-view scores of every ``view_*.png`` in ``views_dir`` and their mean (one run's JSON record)."""
+def score_views(scorer: ViewScorer, views_dir: str | Path, prompt: str, batch: int = 16, distractors: list[str] | None = None) -> dict:
+    """Per-view scores of every ``view_*.png`` in ``views_dir`` and their mean (one run's JSON record).
+
+    With ``distractors`` (the other prompts of the list; CLIP only) the record also has ``r_precision``: the
+    fraction of views whose own prompt is retrieved first among them (``scorer.score_and_retrieve``)."""
     import imageio.v3 as iio
     from tqdm.auto import tqdm
 
     paths = view_paths(views_dir)
     scores: list[float] = []
+    retrieved: list[bool] = []
     for start in tqdm(range(0, len(paths), batch), desc=f"scoring {Path(views_dir).name}", unit="batch", leave=False):
         images = np.stack([iio.imread(p)[..., :3] for p in paths[start : start + batch]])
-        scores.extend(scorer.score(images, prompt).tolist())
-    return {"prompt": prompt, "views": [p.name for p in paths], "scores": scores, "mean": float(np.mean(scores))}
+        if distractors is None:
+            scores.extend(scorer.score(images, prompt).tolist())
+        else:
+            score, hit = scorer.score_and_retrieve(images, prompt, distractors)
+            scores.extend(score.tolist())
+            retrieved.extend(hit.tolist())
+    record = {"prompt": prompt, "views": [p.name for p in paths], "scores": scores, "mean": float(np.mean(scores))}
+    if distractors is not None:
+        record.update(r_precision=float(np.mean(retrieved)), retrieval_candidates=1 + len(distractors))
+    return record

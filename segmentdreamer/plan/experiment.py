@@ -128,6 +128,16 @@ class Experiment:
         """The seeds of a prompt: config ``seeds`` if given, else the prompt list's seed column."""
         return list(self.config.get("seeds") or [entry.seed])
 
+    @property
+    def seed_list(self) -> list[int]:
+        """Config ``seeds`` (every prompt runs each); empty when the prompt lists' seed column decides."""
+        return list(self.config.get("seeds") or [])
+
+    @property
+    def reports_seed_spread(self) -> bool:
+        """Table 1 gives mean +- std over seeds (and per-seed FIDs) when config ``seeds`` has 2 or more."""
+        return len(self.seed_list) > 1
+
     def runs(self, prompt_set: str, variant: str) -> list[Run]:
         return [Run(prompt_set, entry.prompt_id, variant, seed)
                 for entry in self.prompts[prompt_set].values() for seed in self.seeds(entry)]

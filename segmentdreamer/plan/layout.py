@@ -9,9 +9,11 @@ variables (``<results>``, ``<logs>``, ``<benchmarks>``) for rule patterns, where
       runs/<prompt set>/<variant>/<prompt id>/seed<seed>/   one run: RUN_FILES below, logs/<job>.log
       init/<prompt set>/<prompt id>.ply                       Point-E initialisation (cached clouds: cache/pointe)
       reference/<prompt set>.json  reference/<prompt set>/    FID reference images and their summary
-      fid/<prompt set>/<variant>.json                         FID of one method on one prompt set
+      fid/<prompt set>/<variant>.json                         FID of one method on one prompt set (all seeds)
+      fid/<prompt set>/<variant>/seed<seed>.json              the same per seed (config seeds with 2+ entries)
       table1/<prompt set>.{csv,md,tex,manifest.json}, _per_prompt.png
       figures/<name>.{png,pdf,manifest.json}, _metrics.csv    ablation figures and the gallery
+      gpteval3d/<prompt set>/prompts.json, methods/<variant>/<prompt index>/<seed>/   GPTEval3D's layout
       cache/{text,pointe,fid}/  tiny_models/  torch_extensions/  logs/  benchmarks/
 """
 
@@ -44,6 +46,8 @@ RUN_FILES = {
     "ir": "ir.json",
     "known_answer": "known_answer.json",  # PSNR / SSIM / IoU vs the ground truth (known-answer prior only)
     "comparison": "ground_truth_vs_learned.gif",  # the two turntables side by side (known-answer prior only)
+    "mesh": "mesh.glb",  # coloured triangle mesh (export_mesh rule, `snakemake meshes`)
+    "splat": "gaussians.splat",  # the web splat viewers' format (same rule)
 }
 """Files inside a run folder, by role."""
 
@@ -55,7 +59,11 @@ VIEWS_COMPLETE = "complete.json"
 INIT = "init/{prompt_set}/{prompt_id}.ply"
 REFERENCE = "reference/{prompt_set}"
 FID = "fid/{prompt_set}/{variant}.json"
+FID_SEED = "fid/{prompt_set}/{variant}/seed{seed}.json"
 TABLE1 = "table1/{prompt_set}"
+GPTEVAL3D_PROMPTS = "gpteval3d/{prompt_set}/prompts.json"
+GPTEVAL3D_RUN = "gpteval3d/{prompt_set}/methods/{variant}/{prompt_index}/{seed}"
+"""GPTEval3D's layout of a prompt set (export/gpteval3d.py): the prompt list, and one asset's rgb/normal views."""
 TABLE1_FILES = {"csv": ".csv", "md": ".md", "tex": ".tex", "plot": "_per_prompt.png", "manifest": ".manifest.json"}
 """Table 1 of a prompt set: ``TABLE1`` + each suffix (the plot also gets a .pdf beside its .png)."""
 KNOWN_ANSWER = "known_answer/{prompt_set}"
@@ -84,6 +92,7 @@ JOBS = {
     "init": "init/{prompt_set}/{prompt_id}",
     "reference": "reference/{prompt_set}",
     "fid": "fid/{prompt_set}/{variant}",
+    "fid_seed": "fid/{prompt_set}/{variant}/seed{seed}",
     "table1_manifest": "table1/{prompt_set}.manifest",
     "table1": "table1/{prompt_set}",
     "figure_manifest": "figures/{name}.manifest",
@@ -92,6 +101,8 @@ JOBS = {
     "known_answer_manifest": "known_answer/{prompt_set}.manifest",
     "known_answer": "known_answer/{prompt_set}",
     "analytic": "analytic/{name}",
+    "gpteval3d_prompts": "gpteval3d/{prompt_set}/prompts",
+    "gpteval3d_views": "gpteval3d/{prompt_set}/{variant}/{prompt_index}/seed{seed}",
 }
 """Log and benchmark names of the jobs outside run folders, below ``<logs>`` and ``<benchmarks>``."""
 
@@ -100,7 +111,7 @@ RUN_WILDCARDS = {"prompt_set": "{prompt_set}", "variant": "{variant}", "prompt_i
 
 def _fill(pattern: str, values: dict[str, Any] | None) -> str:
     """``pattern`` with ``values`` filled in; missing keys keep their ``{wildcard}``."""
-    return pattern.format(**{**RUN_WILDCARDS, "name": "{name}", **(values or {})})
+    return pattern.format(**{**RUN_WILDCARDS, "name": "{name}", "prompt_index": "{prompt_index}", **(values or {})})
 
 
 @dataclass(frozen=True)
@@ -146,6 +157,16 @@ class Layout:
 
     def fid(self, prompt_set: str | None = None, variant: str | None = None) -> str:
         return self._join(_fill(FID, _given(prompt_set=prompt_set, variant=variant)))
+
+    def fid_seed(self, prompt_set: str | None = None, variant: str | None = None, seed: int | None = None) -> str:
+        return self._join(_fill(FID_SEED, _given(prompt_set=prompt_set, variant=variant, seed=seed)))
+
+    def gpteval3d_prompts(self, prompt_set: str | None = None) -> str:
+        return self._join(_fill(GPTEVAL3D_PROMPTS, _given(prompt_set=prompt_set)))
+
+    def gpteval3d_run(self, prompt_set: str | None = None, variant: str | None = None, prompt_index: int | None = None,
+                      seed: int | None = None) -> str:
+        return self._join(_fill(GPTEVAL3D_RUN, _given(prompt_set=prompt_set, variant=variant, prompt_index=prompt_index, seed=seed)))
 
     def table1(self, role: str, prompt_set: str | None = None) -> str:
         """A Table 1 file by its role in :data:`TABLE1_FILES`; ``role="prefix"`` gives the name without suffix."""

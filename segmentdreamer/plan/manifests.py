@@ -21,13 +21,20 @@ def metric_files(experiment: Experiment, runs: list[Run]) -> dict[str, list[str]
 
 
 def table1_manifest(experiment: Experiment, prompt_set: str) -> dict:
-    """What ``segmentdreamer table`` aggregates: per method, every run's files, the method's FID and its name."""
+    """What ``segmentdreamer table`` aggregates: per method, every run's files, the method's FID and its name;
+    with 2+ config seeds also ``seeds``: per seed the same files of that seed's runs and its own FID."""
     methods = {}
     for variant in experiment.table1_variants:
         method = experiment.variants[variant].get("method", "sctd")
-        methods[variant] = {**metric_files(experiment, experiment.runs(prompt_set, variant)),
-                            "fid": experiment.layout.fid(prompt_set, variant),
-                            "method": method, "display_name": settings_class(method).display_name or method}
+        runs = experiment.runs(prompt_set, variant)
+        methods[variant] = {**metric_files(experiment, runs), "fid": experiment.layout.fid(prompt_set, variant),
+                            "method": method, "display_name": settings_class(method).display_name or method,
+                            "r_precision": bool(experiment.config.get("eval", {}).get("r_precision", False))}
+        if experiment.reports_seed_spread:
+            methods[variant]["seeds"] = {
+                str(seed): {**metric_files(experiment, [r for r in runs if r.seed == seed]),
+                            "fid": experiment.layout.fid_seed(prompt_set, variant, seed)}
+                for seed in experiment.seed_list}
     return {"prompt_set": prompt_set, "methods": methods}
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -84,18 +85,28 @@ def metric_plot(x: Sequence[float], series: dict[str, Sequence[float]], xlabel: 
     return _save(figure, out)
 
 
-def per_prompt_plot(scores: dict[str, dict[str, float]], ylabel: str, out: str | Path, title: str = "") -> list[Path]:
-    """Grouped bars: prompt id on x, one bar per method (scores[method][prompt_id])."""
+def per_prompt_plot(scores: dict[str, dict[str, float | Sequence[float]]], ylabel: str, out: str | Path, title: str = "") -> list[Path]:
+    """Grouped bars: prompt id on x, one bar per method (scores[method][prompt_id]).
+
+    A value may be a list (one per seed): the bar is their mean, with the sample standard deviation as an
+    error bar and each seed's value as a dot."""
     methods = list(scores)
     prompts = sorted({p for values in scores.values() for p in values})
     width = 0.8 / max(len(methods), 1)
     figure, ax = plt.subplots(figsize=(max(4.0, 0.35 * len(prompts) * len(methods)), 3.2))
     for i, method in enumerate(methods):
         xs = [j + i * width for j in range(len(prompts))]
-        ax.bar(xs, [scores[method].get(p, float("nan")) for p in prompts], width=width, label=method)
+        values = [np.atleast_1d(np.asarray(scores[method].get(p, np.nan), dtype=float)) for p in prompts]
+        spread = [v.std(ddof=1) if len(v) > 1 else np.nan for v in values]
+        ax.bar(xs, [v.mean() for v in values], width=width, label=method,
+                      yerr=None if np.isnan(spread).all() else spread, capsize=2, error_kw={"linewidth": 0.8})
+        for x, v in zip(xs, values):
+            if len(v) > 1:
+                ax.plot([x] * len(v), v, ".", color="black", markersize=2.5, alpha=0.7)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(prompts))], prompts, rotation=60, ha="right", fontsize=7)
     ax.set_ylabel(ylabel)
     if title:
-        ax.set_title(title)
+        ax.set_title(title + (" (bars: mean over seeds, whiskers: std, dots: seeds)" if any(
+            len(np.atleast_1d(v)) > 1 for values in scores.values() for v in values.values()) else ""))
     ax.legend(fontsize=7)
     return _save(figure, out)

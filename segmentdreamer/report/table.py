@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -27,6 +28,9 @@ COLUMNS = (
     Column("time", "Time (min)", False, 1),
     Column("fid", "FID", False, 2),
 )
+
+OPTIONAL_COLUMNS = (Column("r_precision", "CLIP R-precision", True, 3),)
+"""Columns shown only when some row has them (Table 1's ``eval.r_precision`` option); the paper has no value."""
 
 PAPER = {  # Table 1 of the paper (Time: minutes on an A100; SCTD's 38 is with Perp-Neg)
     "sds": {"clip": 28.47, "ir": -0.004, "time": 60, "fid": 140.84},
@@ -58,21 +62,34 @@ class Table:
     rows: list[dict]
     caption: str = ""
     with_paper: bool = True
+    seeds: Sequence[str] = ()
+    """With seeds, rows carry ``<key>_std`` and ``per_seed``: cells read "mean ± std", the CSV adds columns."""
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        """The paper's columns, then each optional column some row has a value for."""
+        return COLUMNS + tuple(c for c in OPTIONAL_COLUMNS if any(_present(r.get(c.key)) for r in self.rows))
 
     def _cells(self, style: str) -> list[list[str]]:
         marks = {"md": ("**{}**", "<u>{}</u>"), "tex": ("\\textbf{{{}}}", "\\underline{{{}}}"), "csv": ("{}", "{}")}[style]
-        rank_by_column = {c.key: ranks([r.get(c.key) for r in self.rows], c.higher_is_better) for c in COLUMNS}
+        rank_by_column = {c.key: ranks([r.get(c.key) for r in self.rows], c.higher_is_better) for c in self.columns}
         body = []
         for i, row in enumerate(self.rows):
             cells = [row.get("name", row["method"]) if style != "csv" else row["method"]]
-            for column in COLUMNS:
+            for column in self.columns:
                 value = row.get(column.key)
                 if not _present(value):
                     cells.append("" if style == "csv" else ("--" if style == "tex" else "–"))
                     continue
                 text = f"{value:.{column.digits}f}"
                 rank = rank_by_column[column.key][i]
-                cells.append(marks[0].format(text) if rank == 1 else marks[1].format(text) if rank == 2 else text)
+                text = marks[0].format(text) if rank == 1 else marks[1].format(text) if rank == 2 else text
+                spread = row.get(f"{column.key}_std")
+                if _present(spread) and style != "csv":
+                    text += (" $\\pm$ " if style == "tex" else " ± ") + f"{spread:.{column.digits}f}"
+                cells.append(text)
+            if style == "csv" and self.seeds:
+                cells += [_csv_number(row.get(name)) for name in self.seed_columns()]
             if self.with_paper:
                 paper = PAPER.get(row["method"], {})
                 cells += [f"{paper[c.key]:.{c.digits}f}" if c.key in paper else ("" if style == "csv" else "--") for c in COLUMNS]
@@ -80,14 +97,26 @@ class Table:
         return body
 
     def header(self) -> list[str]:
-        titles = ["Method"] + [c.title for c in COLUMNS]
+        titles = ["Method"] + [c.title for c in self.columns]
         return titles + [f"{c.title} (paper)" for c in COLUMNS] if self.with_paper else titles
+
+    def seed_columns(self) -> list[str]:
+        """The CSV's seed columns (row keys too): each column's std, the pooled FID, then per seed each value."""
+        names = [f"{c.key}_std" for c in self.columns] + ["fid_all_seeds"]
+        return names + [f"{c.key}_seed{seed}" for seed in self.seeds for c in self.columns]
 
     def to_csv(self) -> str:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["method"] + [c.key for c in COLUMNS] + ([f"paper_{c.key}" for c in COLUMNS] if self.with_paper else []))
-        writer.writerows(self._cells("csv"))
+        seed_titles = self.seed_columns() if self.seeds else []
+        writer.writerow(["method"] + [c.key for c in self.columns] + seed_titles + ([f"paper_{c.key}" for c in COLUMNS] if self.with_paper else []))
+        rows = []
+        for row in self.rows:  # flatten per_seed into <key>_seed<s> for the CSV
+            flat = dict(row)
+            for seed, values in (row.get("per_seed") or {}).items():
+                flat.update({f"{key}_seed{seed}": value for key, value in values.items()})
+            rows.append(flat)
+        writer.writerows(Table(rows, self.caption, self.with_paper, self.seeds)._cells("csv"))
         return out.getvalue()
 
     def to_markdown(self) -> str:
@@ -106,6 +135,10 @@ class Table:
             lines.append(f"\\caption{{{_tex_escape(self.caption)}}}")
         lines.append("\\end{table}")
         return "\n".join(lines) + "\n"
+
+
+def _csv_number(value) -> str:
+    return repr(float(value)) if _present(value) else ""
 
 
 def _tex_escape(text: str) -> str:

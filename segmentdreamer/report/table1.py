@@ -7,7 +7,13 @@ The input is a manifest (JSON) the workflow writes, one entry per method:
                           "fid": "<method>/fid.json"}, ...}}
 
 CLIP-L and IR: the mean over runs of each run's mean over views; Time: the mean of ``timing.json``
-minutes; FID: the method's value. Missing entries stay empty (a dash in the table), never zero.
+minutes; FID: the method's value; with ``"r_precision": true`` in an entry (config ``eval.r_precision``) also
+CLIP R-precision, the mean over runs of each run's fraction of views retrieving their own prompt. Missing entries stay empty (a dash in the table), never zero.
+
+With several seeds (config ``seeds: [0, 1, 2]``) each method entry also has ``"seeds": {"0": {"clip": [...],
+"ir": [...], "timing": [...], "fid": "<method>/seed0.json"}, ...}``: every column is then computed per seed as
+above and reported as the mean +- the sample standard deviation (ddof 1) over seeds, the per-seed values in
+the CSV; the FID of all seeds' renders pooled stays in the CSV as ``fid_all_seeds``.
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ import numpy as np
 from ..atomic import write_text
 from ..plan.layout import TABLE1_FILES
 from .figures import per_prompt_plot
-from .table import Table
+from .table import COLUMNS, OPTIONAL_COLUMNS, Table
+
+COLUMN_KEYS = tuple(column.key for column in COLUMNS + OPTIONAL_COLUMNS)
 
 OTHER_PIPELINES = {"sds": "DreamFusion", "cds": "Consistent3D"}
 """Methods whose paper rows came from their own pipelines; ours all run the same 3DGS recipe (docs/method.md, "Losses")."""
@@ -35,26 +43,53 @@ def _mean_of(paths: list[str], key: str) -> tuple[float | None, int]:
     return (float(np.mean(values)) if values else None), len(values)
 
 
+def method_values(entry: dict) -> dict:
+    """One method's (or one seed's) column values from the files its manifest entry names."""
+    clip, runs = _mean_of(entry.get("clip", []), "mean")
+    fid = _load(entry["fid"]) if entry.get("fid") else None
+    r_precision = _mean_of(entry.get("clip", []), "r_precision")[0] if entry.get("r_precision") else None
+    return {"clip": clip, "ir": _mean_of(entry.get("ir", []), "mean")[0], "time": _mean_of(entry.get("timing", []), "minutes")[0],
+            "fid": fid["value"] if fid else None, "r_precision": r_precision, "runs": runs, "fid_record": fid}
+
+
+def seed_spread(per_seed: dict[str, dict]) -> dict:
+    """Per column: the mean and sample std over seeds (None where any seed lacks the value) and the per-seed values."""
+    out: dict = {"per_seed": {seed: {key: values[key] for key in COLUMN_KEYS} for seed, values in per_seed.items()}}
+    for key in COLUMN_KEYS:
+        values = [v[key] for v in per_seed.values()]
+        present = all(v is not None for v in values) and len(values) > 1
+        out[key] = float(np.mean(values)) if present else None
+        out[f"{key}_std"] = float(np.std(values, ddof=1)) if present else None
+    return out
+
+
 def aggregate(manifest: dict) -> tuple[list[dict], dict]:
     """(rows for :class:`Table`, facts for the caption)."""
-    rows, facts = [], {"runs": {}, "views": set(), "fid": {}, "names": {}}
+    rows, facts = [], {"runs": {}, "views": set(), "fid": {}, "names": {}, "seeds": []}
     for method, entry in manifest["methods"].items():
-        clip, runs = _mean_of(entry.get("clip", []), "mean")
-        ir, _ = _mean_of(entry.get("ir", []), "mean")
-        time, _ = _mean_of(entry.get("timing", []), "minutes")
-        fid = _load(entry["fid"]) if entry.get("fid") else None
-        facts["runs"][method] = runs
+        pooled = method_values(entry)
+        facts["runs"][method] = pooled["runs"]
         facts["views"].update(len(_load(p)["scores"]) for p in entry.get("clip", []))
-        if fid:
-            facts["fid"][method] = fid
+        if pooled["fid_record"]:
+            facts["fid"][method] = pooled["fid_record"]
         facts["names"][method] = entry.get("display_name", method)
-        rows.append({"method": method, "name": facts["names"][method], "clip": clip, "ir": ir, "time": time, "fid": fid["value"] if fid else None})
+        facts["r_precision"] = facts.get("r_precision") or bool(entry.get("r_precision"))
+        row = {"method": method, "name": facts["names"][method], **{key: pooled[key] for key in COLUMN_KEYS}}
+        if entry.get("seeds"):
+            facts["seeds"] = list(entry["seeds"])
+            row.update(seed_spread({seed: method_values({**part, "r_precision": entry.get("r_precision")})
+                                    for seed, part in entry["seeds"].items()}))
+            row["fid_all_seeds"] = pooled["fid"]
+        rows.append(row)
     return rows, facts
 
 
 def caption(prompt_set: str, facts: dict) -> str:
     """Image counts, implementation names, and which rows differ from the paper's pipelines."""
     parts = [f"Table 1 on {prompt_set}: mean over prompts of the mean over views."]
+    if facts["seeds"]:
+        parts.append(f"Each value: mean +- sample standard deviation over seeds {', '.join(facts['seeds'])} "
+                     "(every column, FID included, computed per seed; the per-seed values are in the CSV).")
     views = sorted(facts["views"])
     if views:
         parts.append(f"Views per asset: {', '.join(map(str, views))}.")
@@ -65,6 +100,8 @@ def caption(prompt_set: str, facts: dict) -> str:
     if implementations:
         parts.append("FID implementation: " + "; ".join(sorted(implementations)) + ".")
     parts.append("CLIP-L: openai/clip-vit-large-patch14, 100 x cosine. Time: minutes per asset from the trainer's timer.")
+    if facts.get("r_precision"):
+        parts.append("CLIP R-precision: the fraction of views whose own prompt CLIP-L ranks first among the prompt set's prompts.")
     others = [f"{facts['names'][m]} ({p} in the paper)" for m, p in OTHER_PIPELINES.items() if m in facts["runs"]]
     if others:
         parts.append("Here every method runs our one 3DGS pipeline; the paper's rows for " + ", ".join(others)
@@ -76,7 +113,7 @@ def write_table1(manifest_path: str | Path, out_prefix: str | Path) -> list[Path
     """Write ``<out_prefix>.csv``, ``.md`` and ``.tex``; returns their paths."""
     manifest = _load(manifest_path)
     rows, facts = aggregate(manifest)
-    table = Table(rows, caption=caption(manifest.get("prompt_set", "?"), facts))
+    table = Table(rows, caption=caption(manifest.get("prompt_set", "?"), facts), seeds=facts["seeds"])
     out_prefix = Path(out_prefix)
     out_prefix.parent.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -90,13 +127,13 @@ def write_table1(manifest_path: str | Path, out_prefix: str | Path) -> list[Path
     return paths
 
 
-def per_prompt_scores(manifest: dict) -> dict[str, dict[str, float]]:
-    """CLIP-L per method and prompt id (mean over each run's views; seeds of one prompt averaged)."""
-    scores: dict[str, dict[str, float]] = {}
+def per_prompt_scores(manifest: dict) -> dict[str, dict[str, list[float]]]:
+    """CLIP-L per method and prompt id: the runs' means over views, one per seed of the prompt."""
+    scores: dict[str, dict[str, list[float]]] = {}
     for method, entry in manifest["methods"].items():
         by_prompt: dict[str, list[float]] = {}
         for path in entry.get("clip", []):
             record = _load(path)
-            by_prompt.setdefault(record.get("prompt_id", Path(path).parent.parent.name), []).append(record["mean"])
-        scores[entry.get("display_name", method)] = {p: float(np.mean(v)) for p, v in by_prompt.items()}
+            by_prompt.setdefault(record.get("prompt_id", Path(path).parent.parent.name), []).append(float(record["mean"]))
+        scores[entry.get("display_name", method)] = by_prompt
     return scores

@@ -69,6 +69,7 @@ wildcard_constraints:
     prompt_id=ID_PATTERN,
     variant=VARIANT_PATTERN,
     seed=r"\d+",
+    prompt_index=r"\d+",
 
 
 def run_of(wildcards):
@@ -117,6 +118,32 @@ def run_files(runs, role):
     return [EXP.layout.run_file(role, run) for run in runs]
 
 
+def prompt_index(prompt_set, prompt_id):
+    """A prompt's position in its list: its id in GPTEval3D's prompts.json."""
+    return list(EXP.prompts[prompt_set]).index(prompt_id)
+
+
+def gpteval3d_folder(run):
+    index = prompt_index(run.prompt_set, run.prompt_id)
+    return EXP.layout.gpteval3d_run(run.prompt_set, run.variant, index, run.seed)
+
+
+def gpteval3d_run_file(role):
+    """A file of the run a GPTEval3D folder shows (its prompt index maps back to the prompt id)."""
+
+    def run_file(wildcards):
+        ids = list(EXP.prompts[wildcards.prompt_set])
+        run = Run(
+            wildcards.prompt_set,
+            ids[int(wildcards.prompt_index)],
+            wildcards.variant,
+            int(wildcards.seed),
+        )
+        return EXP.layout.run_file(role, run)
+
+    return run_file
+
+
 def init_input(wildcards):
     if config["init"]["method"] != "pointe":
         return []
@@ -127,14 +154,24 @@ def method_views(wildcards):
     return run_files(EXP.runs(wildcards.prompt_set, wildcards.variant), "views")
 
 
+def seed_views(wildcards):
+    runs = EXP.runs(wildcards.prompt_set, wildcards.variant)
+    return run_files([r for r in runs if r.seed == int(wildcards.seed)], "views")
+
+
+def manifest_files(entry):
+    """The result files one Table 1 manifest entry (a method, or one of its seeds) names."""
+    files = [f for key in ("clip", "ir", "timing") for f in entry.get(key, [])]
+    return files + [entry["fid"]]
+
+
 def table1_inputs(wildcards):
     methods = table1_manifest(EXP, wildcards.prompt_set)["methods"].values()
     return [
         f
         for entry in methods
-        for key, value in entry.items()
-        if key in ("clip", "ir", "timing", "fid")
-        for f in ([value] if key == "fid" else value)
+        for part in [entry, *entry.get("seeds", {}).values()]
+        for f in manifest_files(part)
     ]
 
 

@@ -111,3 +111,17 @@ rule fid:
         "OMP_NUM_THREADS={threads} {params.gpu_env} segmentdreamer fid --reference {params.reference:q} --generated {input.views:q}"
         " --features {params.features} --inception={params.inception:q} --cache {params.cache:q}"
         " --device {params.device} --out {output:q} > {log:q} 2>&1"
+
+
+# The same FID over one seed's runs, for Table 1's mean +- std over seeds (config seeds with 2+ entries).
+use rule fid as fid_seed with:
+    input:
+        views=seed_views,
+        reference=L.reference_summary(),
+        models=model_inputs(),
+    output:
+        L.fid_seed(),
+    log:
+        L.job_log("fid_seed"),
+    benchmark:
+        L.job_benchmark("fid_seed")
