@@ -119,7 +119,7 @@ def render_client_view(params: torch.nn.ParameterDict, camera, device: str = "au
     c2w[:3, :3] = quaternion_to_matrix(torch.tensor(np.asarray(camera.wxyz), dtype=torch.float64))
     c2w[:3, 3] = torch.tensor(np.asarray(camera.position), dtype=torch.float64)
     focal = 0.5 * size / np.tan(0.5 * float(camera.fov))
-    intrinsics = torch.tensor([[focal, 0.0, size / 2], [0.0, focal, size / 2], [0.0, 0.0, 1.0]])
+    intrinsics = torch.tensor([[focal, 0.0, size / 2], [0.0, focal, size / 2], [0.0, 0.0, 1.0]], dtype=torch.float32)
     with torch.no_grad():
         gaussians = {key: value.detach().float().to(target) for key, value in activate(params).items()}
         out = render(**gaussians, viewmats=torch.linalg.inv(c2w).float()[None].to(target), Ks=intrinsics[None].to(target),
