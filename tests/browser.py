@@ -36,13 +36,15 @@ def browser_page(width: int = 1600, height: int = 1100, webgl: bool = False):
             browser.close()
 
 
-def open_report_entry(page, report: str | Path, category: str, subcategory: str, row_text: str):
-    """In a Snakemake report: Results -> ``category`` -> ``subcategory``, then show the entry whose row holds
-    ``row_text``; returns the frame the entry is shown in (an HTML result is shown in an iframe)."""
+def open_report_entry(page, report: str | Path, category: str, subcategory: str | None, row_text: str):
+    """In a Snakemake report: Results -> ``category`` -> ``subcategory`` (None for a category without
+    subcategories, which the report opens directly), then show the entry whose row holds ``row_text``; returns
+    the frame the entry is shown in (an HTML result is shown in an iframe)."""
     page.goto(Path(report).resolve().as_uri())
     page.get_by_text("Results", exact=True).click()
     page.get_by_text(category, exact=True).click()
-    page.get_by_text(subcategory, exact=True).click()
+    if subcategory is not None:
+        page.get_by_text(subcategory, exact=True).click()
     page.locator("tr", has_text=row_text).locator("a[iconname=eye]").click()
     page.wait_for_selector("iframe")
     frame = page.frame_locator("iframe")

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from .browser import CHROMIUM
+
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ["--configfile", "workflow/smoke.yaml"]
 pytestmark = pytest.mark.skipif(shutil.which("snakemake", path=str(Path(sys.executable).parent)) is None,
@@ -168,7 +170,9 @@ def test_smoke_report_and_incremental_prompt_list(smoke_run, tmp_path):
     made = snakemake(*SMOKE, "--config", f'pathvars={{"results": "{smoke_run}"}}', "--report", str(report))
     assert made.returncode == 0, made.stderr[-3000:]
     html = report.read_text(encoding="utf-8", errors="replace")
-    assert "Table 1" in html and "Turntables" in html and "Figures" in html
+    assert "Table 1" in html and "Figures" in html
+    if CHROMIUM:  # the report's pages, opened the way a user opens them (tests/browser.py; CI installs chromium)
+        check_report_in_chromium(report, tmp_path)
 
     extra = tmp_path / "extra.tsv"
     extra.write_text("prompt_id\tprompt\tinit_prompt\nfox\tA fox\ta fox.\nowl\tAn owl\tan owl.\n", encoding="utf-8")
@@ -180,6 +184,42 @@ def test_smoke_report_and_incremental_prompt_list(smoke_run, tmp_path):
     assert counts["init_pointe"] == 2 and counts["fid"] == 5 and counts["reference_images"] == 1
     assert counts["table1_files"] == 1 and "figure" not in counts and "tiny_models" not in counts
     assert "prompt_set=smoke," not in plan.stdout  # nothing of the finished prompt set reruns
+
+
+def check_report_in_chromium(report: Path, tmp_path: Path) -> None:
+    """Table 1's page shows the table with its five methods, the per-prompt plot and all ten turntables playing;
+    the figures open as images; no page error on the way."""
+    import imageio.v3 as iio
+
+    from .browser import browser_page, open_report_entry
+
+    with browser_page() as page:
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        frame = open_report_entry(page, report, "Table 1", None, "table, plot, turntables")
+        table = frame.locator("table#table1").inner_text()
+        assert all(name in table for name in ("SCTD", "SDS", "ISM", "CDS", "GCS")), table
+        assert frame.locator("img#per-prompt").evaluate("image => image.complete && image.naturalWidth > 0")
+        videos = frame.locator("#turntables video")
+        assert videos.count() == 10  # 2 prompts x 5 methods
+        played: set[int] = set()  # a video that decoded frames and advanced (each loops a 0.2 s ring)
+        for _ in range(40):
+            states = videos.evaluate_all("vs => vs.map(v => [v.readyState, v.currentTime, v.videoWidth, v.error])")
+            played |= {i for i, (ready, time, width, error) in enumerate(states) if ready >= 2 and time > 0 and width == 64}
+            if len(played) == 10:
+                break
+            page.wait_for_timeout(250)
+        assert len(played) == 10 and not any(state[3] for state in states), states
+        shot = tmp_path / "report_table1.png"
+        page.screenshot(path=str(shot))
+        page.goto(report.resolve().as_uri())
+        page.get_by_text("Results", exact=True).click()
+        page.get_by_text("Figures", exact=True).click()
+        page.locator("a[iconname=eye]").first.click()
+        page.wait_for_selector("img[src^='data:image/png']")
+        shown = page.locator("img[src^='data:image/png']").first.evaluate("image => image.complete ? image.naturalWidth : 0")
+        assert shown > 100 and not errors, (shown, errors)
+    assert iio.imread(shot)[..., :3].astype(float).std() > 20  # drawn, not a blank or error page
 
 
 def test_slurm_profile_plans_the_paper_dag_with_gpu_requests():

@@ -11,7 +11,7 @@ variables (``<results>``, ``<logs>``, ``<benchmarks>``) for rule patterns, where
       reference/<prompt set>.json  reference/<prompt set>/    FID reference images and their summary
       fid/<prompt set>/<variant>.json                         FID of one method on one prompt set (all seeds)
       fid/<prompt set>/<variant>/seed<seed>.json              the same per seed (config seeds with 2+ entries)
-      table1/<prompt set>.{csv,md,tex,manifest.json}, _per_prompt.png
+      table1/<prompt set>.{csv,md,tex,html,manifest.json}, _per_prompt.png
       figures/<name>.{png,pdf,manifest.json}, _metrics.csv    ablation figures and the gallery
       gpteval3d/<prompt set>/prompts.json, methods/<variant>/<prompt index>/<seed>/   GPTEval3D's layout
       cache/{text,pointe,fid}/  tiny_models/  torch_extensions/  logs/  benchmarks/
@@ -64,7 +64,7 @@ TABLE1 = "table1/{prompt_set}"
 GPTEVAL3D_PROMPTS = "gpteval3d/{prompt_set}/prompts.json"
 GPTEVAL3D_RUN = "gpteval3d/{prompt_set}/methods/{variant}/{prompt_index}/{seed}"
 """GPTEval3D's layout of a prompt set (export/gpteval3d.py): the prompt list, and one asset's rgb/normal views."""
-TABLE1_FILES = {"csv": ".csv", "md": ".md", "tex": ".tex", "plot": "_per_prompt.png", "manifest": ".manifest.json"}
+TABLE1_FILES = {"csv": ".csv", "md": ".md", "tex": ".tex", "plot": "_per_prompt.png", "html": ".html", "manifest": ".manifest.json"}
 """Table 1 of a prompt set: ``TABLE1`` + each suffix (the plot also gets a .pdf beside its .png)."""
 KNOWN_ANSWER = "known_answer/{prompt_set}"
 KNOWN_ANSWER_FILES = {"csv": ".csv", "md": ".md", "plot": "_curve.png", "html": ".html", "manifest": ".manifest.json"}

@@ -29,7 +29,9 @@ def table1_manifest(experiment: Experiment, prompt_set: str) -> dict:
         runs = experiment.runs(prompt_set, variant)
         methods[variant] = {**metric_files(experiment, runs), "fid": experiment.layout.fid(prompt_set, variant),
                             "method": method, "display_name": settings_class(method).display_name or method,
-                            "r_precision": bool(experiment.config.get("eval", {}).get("r_precision", False))}
+                            "r_precision": bool(experiment.config.get("eval", {}).get("r_precision", False)),
+                            "turntables": [{"prompt_id": r.prompt_id, "seed": r.seed, "video": experiment.layout.run_file("turntable", r)}
+                                           for r in runs]}
         if experiment.reports_seed_spread:
             methods[variant]["seeds"] = {
                 str(seed): {**metric_files(experiment, [r for r in runs if r.seed == seed]),

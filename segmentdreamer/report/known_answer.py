@@ -10,7 +10,6 @@ ground truth | learned turntable), which the Snakemake report shows as the demo'
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..atomic import write_text
+from .html_page import data_uri, page
 
 METRICS = ("psnr", "ssim", "iou")
 
@@ -59,10 +59,6 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _data_uri(path: Path, mime: str) -> str:
-    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
-
-
 def first_run_per_method(manifest: dict) -> list[dict]:
     """One run per method label (the first prompt and seed): the page's size stays bounded by the method count."""
     seen: dict[str, dict] = {}
@@ -76,19 +72,16 @@ def overview_html(manifest: dict, table: pd.DataFrame, curve: Path) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADER)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in summary_rows(table))
     turntables = "".join(
-        f'<figure><img src="{_data_uri(Path(run["comparison"]), "image/gif")}" alt="{html.escape(run["label"])}">'
+        f'<figure><img src="{data_uri(run["comparison"], "image/gif")}" alt="{html.escape(run["label"])}">'
         f"<figcaption>{html.escape(run['label'])} ({html.escape(run['prompt_id'])}, seed {run['seed']})</figcaption></figure>"
         for run in first_run_per_method(manifest) if Path(run["comparison"]).is_file())
-    style = ("body{font-family:sans-serif;margin:1.5em;color:#222} table{border-collapse:collapse} "
-             "td,th{border:1px solid #bbb;padding:4px 10px;text-align:right} td:first-child,th:first-child{text-align:left} "
-             "figure{display:inline-block;margin:6px;text-align:center} figure img{width:256px;image-rendering:pixelated} "
-             "figcaption{font-size:12px}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Known answer: {html.escape(manifest['prompt_set'])}"
-            f"</title><style>{style}</style></head><body><h2>Known-answer distillation: {html.escape(manifest['prompt_set'])}</h2>"
-            f"<p>Every method trained from a grey sphere under the exact denoiser of a ground-truth scene; PSNR / SSIM / "
-            f"silhouette IoU over the evaluation ring against that scene.</p><table id='known-answer'><tr>{head}</tr>{body}"
-            f"</table><h3>Learning curves</h3><img id='curve' src='{_data_uri(curve, 'image/png')}' alt='PSNR vs iteration'>"
-            f"<h3>Turntables: ground truth | learned</h3><div id='turntables'>{turntables}</div></body></html>\n")
+    title = f"Known-answer distillation: {manifest['prompt_set']}"
+    return page(title, f"<h2>{html.escape(title)}</h2>"
+                "<p>Every method trained from a grey sphere under the exact denoiser of a ground-truth scene; PSNR / SSIM / "
+                f"silhouette IoU over the evaluation ring against that scene.</p><table id='known-answer'><tr>{head}</tr>{body}"
+                f"</table><h3>Learning curves</h3><img id='curve' src='{data_uri(curve, 'image/png')}' alt='PSNR vs iteration'>"
+                f"<h3>Turntables: ground truth | learned</h3><div id='turntables'>{turntables}</div>",
+                style="figure img{width:256px;image-rendering:pixelated}")
 
 
 def write_curve_plot(curves: dict[str, pd.DataFrame], start_psnr: float, path: Path) -> None:

@@ -71,7 +71,8 @@ class Table:
         return COLUMNS + tuple(c for c in OPTIONAL_COLUMNS if any(_present(r.get(c.key)) for r in self.rows))
 
     def _cells(self, style: str) -> list[list[str]]:
-        marks = {"md": ("**{}**", "<u>{}</u>"), "tex": ("\\textbf{{{}}}", "\\underline{{{}}}"), "csv": ("{}", "{}")}[style]
+        marks = {"md": ("**{}**", "<u>{}</u>"), "html": ("<b>{}</b>", "<u>{}</u>"),
+                 "tex": ("\\textbf{{{}}}", "\\underline{{{}}}"), "csv": ("{}", "{}")}[style]
         rank_by_column = {c.key: ranks([r.get(c.key) for r in self.rows], c.higher_is_better) for c in self.columns}
         body = []
         for i, row in enumerate(self.rows):
@@ -124,6 +125,16 @@ class Table:
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + [":---:"] * (len(header) - 1)) + "|"]
         lines += ["| " + " | ".join(cells) + " |" for cells in self._cells("md")]
         return "\n".join(lines) + (f"\n\n{self.caption}\n" if self.caption else "\n")
+
+    def to_html(self, table_id: str = "table1") -> str:
+        """An HTML table (best bold, second underlined) with the caption below it."""
+        import html
+
+        head = "".join(f"<th>{html.escape(title)}</th>" for title in self.header())
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(cells[0])}</td>" + "".join(f"<td>{c}</td>" for c in cells[1:])) + "</tr>"
+                       for cells in self._cells("html"))
+        caption = f"<p class='caption'>{html.escape(self.caption)}</p>" if self.caption else ""
+        return f"<table id='{table_id}'><tr>{head}</tr>{body}</table>{caption}"
 
     def to_latex(self) -> str:
         header = [_tex_escape(h) for h in self.header()]

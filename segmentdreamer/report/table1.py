@@ -109,8 +109,34 @@ def caption(prompt_set: str, facts: dict) -> str:
     return " ".join(parts)
 
 
+def overview_page(manifest: dict, table: Table, plot: Path) -> str:
+    """One self-contained page for the report: Table 1, the per-prompt plot, and every run's turntable playing,
+    a row per (prompt, seed) and a column per method."""
+    import html
+
+    from .html_page import data_uri, page
+
+    methods = manifest["methods"]
+    runs = {method: {(t["prompt_id"], t["seed"]): t["video"] for t in entry.get("turntables", [])} for method, entry in methods.items()}
+    keys = list(dict.fromkeys(key for videos in runs.values() for key in videos))
+    head = "<tr><th>prompt, seed</th>" + "".join(f"<th>{html.escape(e.get('display_name', m))}</th>" for m, e in methods.items()) + "</tr>"
+    rows = []
+    for prompt_id, seed in keys:
+        cells = []
+        for method in methods:
+            video = runs[method].get((prompt_id, seed))
+            cells.append(f"<td><video src='{data_uri(video, 'video/mp4')}' autoplay loop muted playsinline width='160'></video></td>"
+                         if video and Path(video).is_file() else "<td>–</td>")
+        rows.append(f"<tr><td>{html.escape(prompt_id)}, seed {seed}</td>{''.join(cells)}</tr>")
+    title = f"Table 1: {manifest.get('prompt_set', '?')}"
+    return page(title, f"<h2>{html.escape(title)}</h2>{table.to_html()}<h3>CLIP-L per prompt</h3>"
+                f"<img id='per-prompt' src='{data_uri(plot, 'image/png')}' alt='CLIP-L per prompt'>"
+                f"<h3>Turntables</h3><table id='turntables'>{head}{''.join(rows)}</table>",
+                style="#turntables td{padding:2px;text-align:center} .caption{max-width:60em;font-size:13px}")
+
+
 def write_table1(manifest_path: str | Path, out_prefix: str | Path) -> list[Path]:
-    """Write ``<out_prefix>.csv``, ``.md`` and ``.tex``; returns their paths."""
+    """Write ``<out_prefix>.csv``, ``.md``, ``.tex``, the per-prompt plot and the overview ``.html``; returns their paths."""
     manifest = _load(manifest_path)
     rows, facts = aggregate(manifest)
     table = Table(rows, caption=caption(manifest.get("prompt_set", "?"), facts), seeds=facts["seeds"])
@@ -124,7 +150,9 @@ def write_table1(manifest_path: str | Path, out_prefix: str | Path) -> list[Path
     plot_stem = Path(f"{out_prefix}{TABLE1_FILES['plot']}").with_suffix("")
     paths += per_prompt_plot(per_prompt_scores(manifest), "CLIP-L", plot_stem,
                              f"CLIP-L per prompt ({manifest.get('prompt_set', '?')})")
-    return paths
+    overview = Path(f"{out_prefix}{TABLE1_FILES['html']}")
+    write_text(overview_page(manifest, table, Path(f"{out_prefix}{TABLE1_FILES['plot']}")), overview)
+    return paths + [overview]
 
 
 def per_prompt_scores(manifest: dict) -> dict[str, dict[str, list[float]]]:

@@ -162,7 +162,7 @@ def seed_views(wildcards):
 def manifest_files(entry):
     """The result files one Table 1 manifest entry (a method, or one of its seeds) names."""
     files = [f for key in ("clip", "ir", "timing") for f in entry.get(key, [])]
-    return files + [entry["fid"]]
+    return files + [t["video"] for t in entry.get("turntables", [])] + [entry["fid"]]
 
 
 def table1_inputs(wildcards):

@@ -19,7 +19,10 @@ rule eval_known_answer:
             caption="../report/known_answer_turntable.rst",
             category="Known answer",
             subcategory="Turntables: ground truth | learned",
-            labels={"method": "{variant}", "prompt": "{prompt_id}", "seed": "{seed}"},
+            labels={
+                "method": "{variant}",
+                "asset": "{prompt_id}, seed {seed}",
+            },  # one asset label: render.smk says why
         ),
     log:
         L.run_log("eval_known_answer"),

@@ -43,6 +43,12 @@ rule table1_files:
             category="Table 1",
             labels={"prompt set": "{prompt_set}", "format": "per-prompt plot"},
         ),
+        html=report(
+            L.table1("html"),
+            caption="../report/table1_overview.rst",
+            category="Table 1",
+            labels={"prompt set": "{prompt_set}", "format": "table, plot, turntables"},
+        ),
     log:
         L.job_log("table1"),
     benchmark:
