@@ -1,7 +1,8 @@
 """The ``segmentdreamer`` command line: one verb per pipeline step (the workflow's rules call these).
 
     segmentdreamer init --prompts FILE --prompt-id ID --out init.ply    initial Gaussians (Point-E or sphere)
-    segmentdreamer train --config RUN.yaml --out DIR [--resume]    train one asset (3DGS + a distillation loss)
+    segmentdreamer train --config RUN.yaml --out DIR [--resume]    train one asset (3DGS + a distillation loss); repeat the pair
+                                                                   for several assets in one process (batched UNet calls)
     segmentdreamer render --ply FILE --out DIR [--views 120]       evaluation ring PNGs + turntable.mp4
     segmentdreamer view RUN_DIR|PLY [--port 8080]                  interactive web viewer of the Gaussians (viser)
     segmentdreamer export-mesh --ply FILE --out mesh.glb           coloured triangle mesh (.glb / .obj / .ply) of the Gaussians
@@ -76,13 +77,22 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .config import load_config
+    from .config import ConfigError, load_config
     from .divergence import TrainingDiverged
     from .train import Trainer
 
-    config = load_config(args.config, overrides=args.set or [])
+    if len(args.config) != len(args.out):
+        raise ConfigError(f"train: {len(args.config)} --config but {len(args.out)} --out: give one output folder per config")
+    configs = [load_config(path, overrides=args.set or []) for path in args.config]
+    if len(configs) > 1:
+        from .multi_asset import train_assets
+
+        errors = train_assets(configs, args.out, resume=args.resume)
+        for out, error in zip(args.out, errors):
+            log.info("%s: %s", out, "trained" if error is None else f"FAILED: {error}")
+        return 0 if not any(errors) else 3 if all(isinstance(e, TrainingDiverged) for e in errors if e) else 1
     try:
-        ply = Trainer(config, args.out).run(resume=args.resume)
+        ply = Trainer(configs[0], args.out[0]).run(resume=args.resume)
     except TrainingDiverged as error:
         log.error("%s", error)
         return 3
@@ -333,8 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--device", default="auto")
     init.set_defaults(run=_init)
     train = verbs.add_parser("train", help="train one asset from a run config")
-    train.add_argument("--config", required=True, help="RUN.yaml (keys of segmentdreamer.config.TrainConfig)")
-    train.add_argument("--out", required=True, help="output folder (checkpoints, log, gaussians.ply)")
+    train.add_argument("--config", required=True, action="append",
+                       help="RUN.yaml (keys of segmentdreamer.config.TrainConfig); repeat with --out to train several assets "
+                            "in one process, their UNet calls batched (segmentdreamer/multi_asset.py)")
+    train.add_argument("--out", required=True, action="append", help="output folder (checkpoints, log, gaussians.ply), one per --config")
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt if present")
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable), e.g. --set iterations=30")
     train.set_defaults(run=_train)

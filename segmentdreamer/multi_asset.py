@@ -1,0 +1,160 @@
+"""Several assets trained in one process on one prior, their UNet calls batched together (throughput mode).
+
+Each asset is an ordinary :class:`~segmentdreamer.train.Trainer` (its own scene, optimisers, loss with its own
+random generators, camera sampler, checkpoints and logs) running in its own thread. They share one prior
+through :class:`BatchingPrior`: a no-grad ``predict_noise`` call waits until every asset still training has
+made one, then all of them run as one UNet batch (per-sample timesteps and text embeddings) and each caller
+gets its own rows back. Calls that need the UNet's gradient (SCTD with ``approx: false``) run on their own.
+
+What differs from training each asset alone: nothing in the math or the random draws (every generator is the
+asset's own, drawn on the CPU as alone); only the UNet's batch composition, so its floating-point rounding
+(a GEMM may pick another kernel for another batch size). Those differences are of the size of the GPU's own
+run-to-run nondeterminism and grow over the iterations the same way (tests/test_multi_asset.py bounds them on
+the CPU; tests/test_gpu_outputs.py on the GPU). SCTD's 3- or 4-call iterations need no special handling: an
+asset whose iteration makes one call more simply joins the next batch, which then holds fewer samples.
+
+The prior must keep no per-call state: Stable Diffusion (DiffusionPrior) and the analytic prior qualify; the
+known-answer prior (it records each asset's cameras) does not and is refused.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+log = logging.getLogger(__name__)
+
+SHARED_KEYS = ("models.sd", "prior_dtype", "device", "compile_prior", "text_cache")
+"""Run-config keys every asset of one job must agree on (they decide the one prior they share)."""
+
+
+@dataclass
+class _Request:
+    x: Tensor
+    t: Tensor
+    embedding: Tensor
+    result: Tensor | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+@dataclass
+class BatchingPrior:
+    """A prior shared by ``members`` training threads; everything but ``predict_noise`` is the prior's own."""
+
+    prior: object
+    members: int
+    batches: int = 0
+    samples: int = 0
+    _pending: list[_Request] = field(default_factory=list)
+    _lock: threading.Condition = field(default_factory=threading.Condition)
+
+    def __getattr__(self, name: str):
+        return getattr(self.prior, name)
+
+    def predict_noise(self, x: Tensor, t: Tensor | int, embedding: Tensor) -> Tensor:
+        """eps(x, t, embedding) [N, ...]; no-grad calls of all live members run as one batch."""
+        t = torch.as_tensor(t, device=x.device).reshape(-1).expand(x.shape[0])
+        if torch.is_grad_enabled():
+            return self.prior.predict_noise(x, t, embedding)
+        request = _Request(x, t, embedding)
+        with self._lock:
+            self._pending.append(request)
+            if len(self._pending) >= self.members:
+                self._run_pending()
+            while not request.done:
+                self._lock.wait()
+        if request.error is not None:
+            raise request.error
+        return request.result
+
+    def leave(self) -> None:
+        """A member stopped training (finished or failed): the others no longer wait for it."""
+        with self._lock:
+            self.members -= 1
+            if self._pending and len(self._pending) >= self.members:
+                self._run_pending()
+
+    def _run_pending(self) -> None:
+        """Run every pending request as one UNet call (the caller holds the lock) and wake their threads."""
+        batch, self._pending = self._pending, []
+        try:
+            with torch.no_grad():
+                out = self.prior.predict_noise(torch.cat([r.x for r in batch]), torch.cat([r.t for r in batch]),
+                                               torch.cat([r.embedding for r in batch]))
+            for request, rows in zip(batch, out.split([r.x.shape[0] for r in batch])):
+                request.result = rows
+        except BaseException as error:  # every waiting asset sees the failure, none hangs
+            for request in batch:
+                request.error = error
+        for request in batch:
+            request.done = True
+        self.batches += 1
+        self.samples += sum(r.x.shape[0] for r in batch)
+        self._lock.notify_all()
+
+
+def setting(config, key: str):
+    """A run config's value at a dotted key (``models.sd``)."""
+    return functools.reduce(getattr, key.split("."), config)
+
+
+def check_shared(configs: list) -> None:
+    """Every asset must ask for the same prior: raise ConfigError naming the first key that differs."""
+    from .config import ConfigError
+
+    first = configs[0]
+    for index, config in enumerate(configs[1:], start=1):
+        for key in SHARED_KEYS:
+            if setting(config, key) != setting(first, key):
+                raise ConfigError(f"{key}: assets trained in one job share one prior, but asset {index} has "
+                                  f"{setting(config, key)!r} and asset 0 {setting(first, key)!r}")
+
+
+def train_assets(configs: list, out_dirs: list[str | Path], resume: bool = False) -> list[BaseException | None]:
+    """Train every (config, out_dir) in one process on one prior; returns each asset's exception (None: trained).
+
+    A diverged or failed asset ends alone (its error is returned); the others go on."""
+    from .config import ConfigError
+    from .devices import PRIOR_DTYPES, resolve_device
+    from .models import is_target_scene
+    from .prior import load_prior
+    from .train import Trainer, compiles_prior
+
+    if len(configs) != len(out_dirs) or not configs:
+        raise ValueError("train_assets: one output folder per config, at least one")
+    check_shared(configs)
+    first = configs[0]
+    if is_target_scene(first.models.sd):
+        raise ConfigError("models.sd: the known-answer prior records each asset's cameras and cannot be shared; train these alone")
+    prior = load_prior(first.models.sd, dtype=PRIOR_DTYPES[first.prior_dtype], device=resolve_device(first.device),
+                       cache_dir=first.text_cache)
+    if compiles_prior(first, prior.device) and hasattr(prior, "compile"):
+        prior.compile()
+    shared = BatchingPrior(prior, members=len(configs))
+    trainers = [Trainer(config, out, prior=shared) for config, out in zip(configs, out_dirs)]
+    errors: list[BaseException | None] = [None] * len(trainers)
+
+    def train(index: int) -> None:
+        try:
+            trainers[index].run(resume=resume)
+        except BaseException as error:  # noqa: BLE001 - reported per asset below
+            errors[index] = error
+            log.error("asset %d (%s) failed: %s", index, out_dirs[index], error)
+        finally:
+            shared.leave()
+
+    threads = [threading.Thread(target=train, args=(i,), name=f"asset-{i}") for i in range(len(trainers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    log.info("%d assets: %d batched UNet calls, %.1f samples each on average", len(trainers), shared.batches,
+             shared.samples / max(shared.batches, 1))
+    return errors
