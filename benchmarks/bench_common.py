@@ -71,6 +71,27 @@ def add_compile_option(parser) -> None:
                         help="torch.compile the UNet in MODE (default | reduce-overhead) and the VAE decoder, as compile_prior")
 
 
+def add_training_options(parser, iters: int = 10) -> None:
+    """The options of the training benchmarks: warm-up and timed iterations, first step, scratch folder, JSON,
+    --compile."""
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--iters", type=int, default=iters)
+    parser.add_argument("--first-step", type=int, default=3001, help="iteration number of the first step (after warm-up schedules)")
+    parser.add_argument("--out", default="/tmp/segmentdreamer-bench")
+    parser.add_argument("--json", default=None)
+    add_compile_option(parser)
+
+
+def full_size_prior(args):
+    """Full-size random-weight SD 2.1-base in fp16 on CUDA, compiled as ``--compile`` asks."""
+    from segmentdreamer.testing.tiny_models import full_size_stable_diffusion
+
+    prior = full_size_stable_diffusion("cuda", torch.float16)
+    if args.compile:
+        prior.compile(args.compile)
+    return prior
+
+
 def benchmark_config(token: str):
     """The trainer's full-size benchmark config for ``method`` or ``method:perp_neg`` (e.g. ``sctd:perp_neg``).
 

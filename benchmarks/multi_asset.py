@@ -17,10 +17,9 @@ import threading
 import time
 
 import torch
-from bench_common import Column, add_compile_option, benchmark_config, machine, report
+from bench_common import Column, add_training_options, benchmark_config, full_size_prior, machine, report
 
 from segmentdreamer.multi_asset import BatchingPrior
-from segmentdreamer.testing.tiny_models import full_size_stable_diffusion
 from segmentdreamer.train import Trainer
 
 
@@ -56,16 +55,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", default="sctd")
     parser.add_argument("--assets", default="1,2,4")
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--iters", type=int, default=10)
-    parser.add_argument("--first-step", type=int, default=3001)
-    parser.add_argument("--out", default="/tmp/segmentdreamer-bench")
-    parser.add_argument("--json", default=None)
-    add_compile_option(parser)
+    add_training_options(parser)
     args = parser.parse_args()
-    prior = full_size_stable_diffusion("cuda", torch.float16)
-    if args.compile:
-        prior.compile(args.compile)
+    prior = full_size_prior(args)
     methods = args.methods.split(",")
     rows = []
     for count in (int(k) for k in args.assets.split(",")):

@@ -16,9 +16,8 @@ import statistics
 import time
 
 import torch
-from bench_common import Column, add_compile_option, benchmark_config, machine, report
+from bench_common import Column, add_training_options, benchmark_config, full_size_prior, machine, report
 
-from segmentdreamer.testing.tiny_models import full_size_stable_diffusion
 from segmentdreamer.train import Trainer
 
 
@@ -42,16 +41,9 @@ def time_method(method: str, prior, warmup: int, iters: int, out_dir: str, first
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", default="sctd,sctd:perp_neg,sds,ism,cds,gcs")
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--iters", type=int, default=10)
-    parser.add_argument("--first-step", type=int, default=3001, help="iteration number of the first step (after warm-up schedules)")
-    parser.add_argument("--out", default="/tmp/segmentdreamer-bench")
-    parser.add_argument("--json", default=None)
-    add_compile_option(parser)
+    add_training_options(parser)
     args = parser.parse_args()
-    prior = full_size_stable_diffusion("cuda", torch.float16)
-    if args.compile:
-        prior.compile(args.compile)
+    prior = full_size_prior(args)
     rows = [time_method(m, prior, args.warmup, args.iters, args.out, args.first_step) for m in args.methods.split(",")]
     columns = [Column("method", "method", "{}", 14), Column("median_ms", "median ms"), Column("min_ms", "min", width=9),
                Column("max_ms", "max", width=9), Column("minutes_per_5000", "min/5000 it", width=13),
