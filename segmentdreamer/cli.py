@@ -264,7 +264,7 @@ def _analytic_theorem1(args: argparse.Namespace) -> int:
 def _analytic_losses(args: argparse.Namespace) -> int:
     from .evaluate.analytic_losses import write_analytic_losses
 
-    for path in write_analytic_losses(args.out, seeds=args.seeds, iterations=args.iterations):
+    for path in write_analytic_losses(args.out, seeds=args.seeds, iterations=args.iterations, scene_iterations=args.scene_iterations):
         log.info("wrote %s", path)
     return 0
 
@@ -406,10 +406,12 @@ def build_parser() -> argparse.ArgumentParser:
     theorem.add_argument("--samples", type=int, default=128, help="x_t draws per t")
     theorem.add_argument("--seed", type=int, default=0)
     theorem.set_defaults(run=_analytic_theorem1)
-    losses = verbs.add_parser("analytic-losses", help="the five losses distilling a latent under the analytic prior, per guidance scale")
+    losses = verbs.add_parser("analytic-losses", help="the five losses distilling a latent (and a small 3DGS through a linear map) "
+                                                      "under the analytic prior, per guidance scale")
     losses.add_argument("--out", required=True, help="prefix: PREFIX.csv, PREFIX.md, PREFIX.png")
     losses.add_argument("--seeds", type=int, default=4)
     losses.add_argument("--iterations", type=int, default=1000)
+    losses.add_argument("--scene-iterations", type=int, default=200, help="iterations of the 3DGS setting (0: leave it out)")
     losses.set_defaults(run=_analytic_losses)
     clip = verbs.add_parser("eval-clip", help="CLIP-L score (100 x cosine) of every rendered view against its prompt")
     clip.add_argument("--views", required=True, help="folder of view_*.png from `segmentdreamer render`")

@@ -53,9 +53,10 @@ def test_the_workflow_target_writes_table_and_plot_and_needs_no_weights(tmp_path
 def test_the_five_losses_run_on_the_analytic_prior_and_cfg_inflates_the_latent(tmp_path):
     """Every loss distils under the exact prior; for SDS and SCTD a larger guidance scale pushes the latent
     further out (CFG's extrapolation), and at g = 1 SDS lands between the two text modes (mean-seeking)."""
-    from segmentdreamer.evaluate.analytic_losses import TEXT, summary, write_analytic_losses
+    from segmentdreamer.evaluate.analytic_losses import SCENE_SUBJECT, TEXT, summary, write_analytic_losses
 
-    paths = write_analytic_losses(tmp_path / "losses", guidance_scales=(1.0, 7.5), seeds=1, iterations=200)
+    paths = write_analytic_losses(tmp_path / "losses", guidance_scales=(1.0, 7.5), seeds=1, iterations=200,
+                                  scene_guidance_scales=(7.5,), scene_seeds=1, scene_iterations=40)
     import pandas as pd
 
     table = pd.read_csv(paths[0])
@@ -63,5 +64,7 @@ def test_the_five_losses_run_on_the_analytic_prior_and_cfg_inflates_the_latent(t
     norms = summary(table)
     for method in ("sds", "sctd"):
         assert norms[method][1] > norms[method][0] + 0.5, (method, norms[method])
-    sds = table[(table["method"] == "sds") & (table["guidance_scale"] == 1.0)].iloc[0]
+    sds = table[(table["method"] == "sds") & (table["guidance_scale"] == 1.0) & (table["subject"] == "latent")].iloc[0]
     assert sds["norm"] < TEXT.means.norm(dim=1).min()  # inside the modes' hull, near their mean
+    scene = table[table["subject"] == SCENE_SUBJECT]
+    assert set(scene["method"]) == {"sds", "ism", "cds", "gcs", "sctd"} and (scene["norm"] > 0.5).all()  # the views moved off grey
