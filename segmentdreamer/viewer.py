@@ -22,7 +22,7 @@ import torch
 
 from .plan.layout import RUN_FILES
 from .scene.gaussians import activate, load_ply
-from .scene.render import quaternion_to_matrix
+from .scene.render import quaternion_to_matrix, to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def render_client_view(params: torch.nn.ParameterDict, camera, device: str = "au
         gaussians = {key: value.detach().float().to(target) for key, value in activate(params).items()}
         out = render(**gaussians, viewmats=torch.linalg.inv(c2w).float()[None].to(target), Ks=intrinsics[None].to(target),
                      width=size, height=size, backgrounds=torch.ones(1, 3, device=target))
-    return (out.rgb[0].permute(1, 2, 0).clamp(0.0, 1.0).cpu().numpy() * 255.0).round().astype(np.uint8)
+    return to_uint8(out.rgb[0])
 
 
 def serve(path: str | Path, host: str = "127.0.0.1", port: int = 8080, timeout: float | None = None, device: str = "auto") -> None:

@@ -16,13 +16,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from ..scene.cameras import evaluation_ring
 from ..scene.gaussians import activate, load_ply
-from ..scene.render import render
+from ..scene.render import render, to_uint8
 
 GPTEVAL3D_VIEWS, GPTEVAL3D_ELEVATION, GPTEVAL3D_RESOLUTION = 120, 15.0, 512
 """GPTEval3D's protocol: views per asset, elevation in degrees (threestudio's eval camera), image size."""
@@ -75,11 +74,6 @@ def render_benchmark_views(ply: str | Path, out_dir: str | Path, device: str | t
                     iio.imwrite(path, to_uint8(image))
                     written.append(path)
     return written
-
-
-def to_uint8(image: Tensor) -> np.ndarray:
-    """[3, H, W] in [0, 1] -> [H, W, 3] uint8."""
-    return (image.clamp(0.0, 1.0).permute(1, 2, 0).cpu().numpy() * 255.0).round().astype(np.uint8)
 
 
 def write_prompts(prompt_list: str | Path, out: str | Path) -> int:

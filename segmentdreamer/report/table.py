@@ -90,7 +90,9 @@ class Table:
                     text += (" $\\pm$ " if style == "tex" else " ± ") + f"{spread:.{column.digits}f}"
                 cells.append(text)
             if style == "csv" and self.seeds:
-                cells += [_csv_number(row.get(name)) for name in self.seed_columns()]
+                per_seed = {f"{key}_seed{seed}": value for seed, values in (row.get("per_seed") or {}).items()
+                            for key, value in values.items()}
+                cells += [_csv_number({**row, **per_seed}.get(name)) for name in self.seed_columns()]
             if self.with_paper:
                 paper = PAPER.get(row["method"], {})
                 cells += [f"{paper[c.key]:.{c.digits}f}" if c.key in paper else ("" if style == "csv" else "--") for c in COLUMNS]
@@ -102,7 +104,8 @@ class Table:
         return titles + [f"{c.title} (paper)" for c in COLUMNS] if self.with_paper else titles
 
     def seed_columns(self) -> list[str]:
-        """The CSV's seed columns (row keys too): each column's std, the pooled FID, then per seed each value."""
+        """The CSV's seed columns: each column's std, the pooled FID, then per seed each value (``<key>_seed<s>``,
+        read from a row's ``per_seed``)."""
         names = [f"{c.key}_std" for c in self.columns] + ["fid_all_seeds"]
         return names + [f"{c.key}_seed{seed}" for seed in self.seeds for c in self.columns]
 
@@ -111,13 +114,7 @@ class Table:
         writer = csv.writer(out, lineterminator="\n")
         seed_titles = self.seed_columns() if self.seeds else []
         writer.writerow(["method"] + [c.key for c in self.columns] + seed_titles + ([f"paper_{c.key}" for c in COLUMNS] if self.with_paper else []))
-        rows = []
-        for row in self.rows:  # flatten per_seed into <key>_seed<s> for the CSV
-            flat = dict(row)
-            for seed, values in (row.get("per_seed") or {}).items():
-                flat.update({f"{key}_seed{seed}": value for key, value in values.items()})
-            rows.append(flat)
-        writer.writerows(Table(rows, self.caption, self.with_paper, self.seeds)._cells("csv"))
+        writer.writerows(self._cells("csv"))
         return out.getvalue()
 
     def to_markdown(self) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -50,6 +51,11 @@ class RenderOutput:
     disparity: Tensor
     means2d: Tensor
     radii: Tensor
+
+
+def to_uint8(images: Tensor) -> np.ndarray:
+    """Images [..., 3, H, W] in [0, 1] (clamped) -> uint8 arrays [..., H, W, 3] on the CPU, for PNGs and videos."""
+    return (images.clamp(0.0, 1.0).movedim(-3, -1).cpu().numpy() * 255.0).round().astype("uint8")
 
 
 def quaternion_to_matrix(quats: Tensor) -> Tensor:

@@ -13,7 +13,7 @@ from ..evaluate.views import mark_views_complete
 from ..plan.layout import RUN_FILES, VIEW_FILE, VIEWS_COMPLETE
 from .cameras import evaluation_ring
 from .gaussians import activate, load_ply
-from .render import render
+from .render import render, to_uint8
 
 MIN_ALPHA = 0.01
 """A pixel counts as covered above this opacity."""
@@ -57,7 +57,7 @@ def render_ring(
         out = render(**gaussians, viewmats=cams.viewmats, Ks=cams.Ks, width=resolution, height=resolution, backgrounds=white)
         rgb = out.rgb
         coverage.append((out.alpha > MIN_ALPHA).float().mean(dim=(1, 2, 3)).cpu())
-        images = (rgb.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255.0).round().astype(np.uint8)
+        images = to_uint8(rgb)
         for offset, image in enumerate(images):
             path = out_dir / VIEW_FILE.format(index=start + offset)
             iio.imwrite(path, image)
