@@ -87,9 +87,12 @@ def _train(args: argparse.Namespace) -> int:
     if len(configs) > 1:
         from .multi_asset import train_assets
 
-        errors = train_assets(configs, args.out, resume=args.resume)
-        for out, error in zip(args.out, errors):
-            log.info("%s: %s", out, "trained" if error is None else f"FAILED: {error}")
+        if args.log and len(args.log) != len(configs):
+            raise ConfigError(f"train: {len(configs)} --config but {len(args.log)} --log: give one log file per config, or none")
+        errors = train_assets(configs, args.out, resume=args.resume, log_files=args.log)
+        failed = [f"{out}: {error}" for out, error in zip(args.out, errors) if error is not None]
+        log.log(logging.ERROR if failed else logging.INFO, "%d of %d assets trained%s", len(configs) - len(failed), len(configs),
+                "".join(f"\n  FAILED {line}" for line in failed))
         return 0 if not any(errors) else 3 if all(isinstance(e, TrainingDiverged) for e in errors if e) else 1
     try:
         ply = Trainer(configs[0], args.out[0]).run(resume=args.resume)
@@ -347,6 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="RUN.yaml (keys of segmentdreamer.config.TrainConfig); repeat with --out to train several assets "
                             "in one process, their UNet calls batched (segmentdreamer/multi_asset.py)")
     train.add_argument("--out", required=True, action="append", help="output folder (checkpoints, log, gaussians.ply), one per --config")
+    train.add_argument("--log", action="append", help="with several --config: one log file per asset, appended to with that asset's own "
+                                                      "log records (the process's log keeps everything)")
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt if present")
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable), e.g. --set iterations=30")
     train.set_defaults(run=_train)

@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ConfigError", "TrainConfig", "apply_override", "dump_config", "from_dict", "load_config", "to_dict", "validated"]
 
+PRIOR_KEYS = ("models.sd", "prior_dtype", "device", "compile_prior", "text_cache")
+"""Run-config keys that decide the prior: assets trained in one process (multi_asset.py) must agree on them."""
+
 DEFAULT_NEGATIVE_PROMPT = (
     "unrealistic, blurry, low quality, out of focus, ugly, low contrast, dull, low-resolution, oversaturation."
 )

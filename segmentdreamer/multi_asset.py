@@ -30,9 +30,6 @@ from torch import Tensor
 
 log = logging.getLogger(__name__)
 
-SHARED_KEYS = ("models.sd", "prior_dtype", "device", "compile_prior", "text_cache")
-"""Run-config keys every asset of one job must agree on (they decide the one prior they share)."""
-
 
 @dataclass
 class _Request:
@@ -50,10 +47,16 @@ class BatchingPrior:
 
     prior: object
     members: int
+    """Members still training (each finished or failed one leaves)."""
+    assets_in_process: int = 0
+    """Members it started with (timing.json records it)."""
     batches: int = 0
     samples: int = 0
     _pending: list[_Request] = field(default_factory=list)
     _lock: threading.Condition = field(default_factory=threading.Condition)
+
+    def __post_init__(self) -> None:
+        self.assets_in_process = self.assets_in_process or self.members
 
     def __getattr__(self, name: str):
         return getattr(self.prior, name)
@@ -107,28 +110,41 @@ def setting(config, key: str):
 
 def check_shared(configs: list) -> None:
     """Every asset must ask for the same prior: raise ConfigError naming the first key that differs."""
-    from .config import ConfigError
+    from .config import PRIOR_KEYS, ConfigError
 
     first = configs[0]
     for index, config in enumerate(configs[1:], start=1):
-        for key in SHARED_KEYS:
+        for key in PRIOR_KEYS:
             if setting(config, key) != setting(first, key):
                 raise ConfigError(f"{key}: assets trained in one job share one prior, but asset {index} has "
                                   f"{setting(config, key)!r} and asset 0 {setting(first, key)!r}")
 
 
-def train_assets(configs: list, out_dirs: list[str | Path], resume: bool = False) -> list[BaseException | None]:
+class AssetLog(logging.FileHandler):
+    """The log records of one asset's training thread, appended to that asset's own log file."""
+
+    def __init__(self, path: str | Path, thread_name: str):
+        super().__init__(path, encoding="utf-8")
+        self.addFilter(lambda record: record.threadName == thread_name)
+        root = logging.getLogger().handlers
+        self.setFormatter(root[0].formatter if root and root[0].formatter else logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+
+def train_assets(configs: list, out_dirs: list[str | Path], resume: bool = False,
+                 log_files: list[str | Path] | None = None) -> list[BaseException | None]:
     """Train every (config, out_dir) in one process on one prior; returns each asset's exception (None: trained).
 
-    A diverged or failed asset ends alone (its error is returned); the others go on."""
+    A diverged or failed asset ends alone (its error is returned); the others go on. ``log_files`` (one per
+    asset) get each asset's own log records (resuming, divergence, its result) besides the process's log."""
     from .config import ConfigError
     from .devices import PRIOR_DTYPES, resolve_device
     from .models import is_target_scene
     from .prior import load_prior
     from .train import Trainer, compiles_prior
 
-    if len(configs) != len(out_dirs) or not configs:
-        raise ValueError("train_assets: one output folder per config, at least one")
+    if len(configs) != len(out_dirs) or not configs or (log_files is not None and len(log_files) != len(configs)):
+        raise ValueError("train_assets: one output folder (and log file, if any) per config, at least one")
     check_shared(configs)
     first = configs[0]
     if is_target_scene(first.models.sd):
@@ -141,20 +157,31 @@ def train_assets(configs: list, out_dirs: list[str | Path], resume: bool = False
     trainers = [Trainer(config, out, prior=shared) for config, out in zip(configs, out_dirs)]
     errors: list[BaseException | None] = [None] * len(trainers)
 
+    names = [f"asset-{i}" for i in range(len(trainers))]
+    handlers = [AssetLog(path, name) for path, name in zip(log_files, names)] if log_files else []
+    for handler in handlers:
+        logging.getLogger().addHandler(handler)
+
     def train(index: int) -> None:
+        log.info("asset %d of %d trained in this process: %s", index + 1, len(trainers), out_dirs[index])
         try:
-            trainers[index].run(resume=resume)
+            log.info("wrote %s", trainers[index].run(resume=resume))
         except BaseException as error:  # noqa: BLE001 - reported per asset below
             errors[index] = error
             log.error("asset %d (%s) failed: %s", index, out_dirs[index], error)
         finally:
             shared.leave()
 
-    threads = [threading.Thread(target=train, args=(i,), name=f"asset-{i}") for i in range(len(trainers))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    threads = [threading.Thread(target=train, args=(i,), name=name) for i, name in enumerate(names)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for handler in handlers:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
     log.info("%d assets: %d batched UNet calls, %.1f samples each on average", len(trainers), shared.batches,
              shared.samples / max(shared.batches, 1))
     return errors

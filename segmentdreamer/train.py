@@ -100,6 +100,8 @@ class Trainer:
         self.optimizers = self._make_optimizers()
         self.densify_state = densify.initial_state(self.params["means"].shape[0], self.device)
         self.start_step, self.elapsed = 0, 0.0
+        self.assets_in_process = int(getattr(self.prior, "assets_in_process", 1))
+        """Assets trained in this process (multi_asset.py), the most of any attempt: timing.json records it."""
         self._records: list[dict] = []
         self._last_rgb: Tensor | None = None
         self._last_checkpoint = 0
@@ -238,6 +240,7 @@ class Trainer:
         state = {
             "step": next_step,
             "elapsed": self.elapsed,
+            "assets_in_process": self.assets_in_process,
             "params": {k: v.detach().cpu() for k, v in self.params.items()},
             "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
             "densify": {k: v.cpu() for k, v in self.densify_state.items()},
@@ -277,6 +280,7 @@ class Trainer:
         self.generator.set_state(state["generator"])
         self.device_generator.set_state(state["device_generator"])
         self.start_step, self.elapsed = state["step"], state["elapsed"]
+        self.assets_in_process = max(self.assets_in_process, state.get("assets_in_process", 1))
         self._last_checkpoint = self.start_step
         self._truncate_log(self.start_step)
         log.info("resuming %s at iteration %d", self.out, self.start_step)
@@ -345,9 +349,11 @@ class Trainer:
         """The .ply, timing.json and, last, finished.json (the marker the evaluation rules require)."""
         cfg = self.config
         save_ply(self.params, self.out / RUN_FILES["ply"])
+        assets = self.assets_in_process  # > 1: trained with others in one process, sharing its time
         timing = {"seconds": self.elapsed, "minutes": self.elapsed / 60.0, "iterations": cfg.iterations,
                   "ms_per_iteration": 1000.0 * self.elapsed / max(cfg.iterations, 1), "device": str(self.device),
-                  "gpu": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else None}
+                  "gpu": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else None,
+                  "assets_in_process": assets, "gpu_minutes_share": self.elapsed / 60.0 / assets}
         write_json(timing, self.out / RUN_FILES["timing"])
         skipped = sum(1 for line in (self.out / RUN_FILES["train_log"]).read_text(encoding="utf-8").splitlines()
                       if '"skipped": 1' in line)

@@ -3,6 +3,7 @@ its own rows, and batched training equals training alone up to the UNet's roundi
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -90,7 +91,7 @@ def test_assets_of_one_job_must_share_the_prior_settings(tiny_models, tmp_path):
         train_assets([known, known], [tmp_path / "c", tmp_path / "d"])
 
 
-def test_the_cli_trains_several_assets_in_one_process_and_checks_its_arguments(tiny_models, tmp_path):
+def test_the_cli_trains_several_assets_in_one_process_and_checks_its_arguments(tiny_models, tmp_path, caplog):
     import yaml
 
     from segmentdreamer.cli import main
@@ -102,6 +103,14 @@ def test_the_cli_trains_several_assets_in_one_process_and_checks_its_arguments(t
                                         "sphere_points": 300, "checkpoint_every": 2, "device": "cpu",
                                         "models": {"sd": str(tiny_models / "sd")}}), encoding="utf-8")
         arguments += ["--config", str(path), "--out", str(tmp_path / name)]
-    assert main(["train", *arguments]) == 0
-    assert (tmp_path / "a" / "finished.json").is_file() and (tmp_path / "b" / "finished.json").is_file()
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    caplog.set_level("INFO")  # the CLI's own level in its process (pytest's root logger stops at WARNING)
+    assert main(["train", *arguments, "--log", str(logs[0]), "--log", str(logs[1])]) == 0
+    for name, other, log in (("a", "b", logs[0]), ("b", "a", logs[1])):
+        assert (tmp_path / name / "finished.json").is_file()
+        assert json.loads((tmp_path / name / "timing.json").read_text())["assets_in_process"] == 2
+        text = log.read_text(encoding="utf-8")  # each asset's own records, none of the other's
+        assert f"asset {'ab'.index(name) + 1} of 2" in text and f"wrote {tmp_path / name}" in text
+        assert str(tmp_path / other) not in text
     assert main(["train", *arguments[:6]]) == 2  # two configs, one --out: refused, naming both counts
+    assert main(["train", *arguments, "--log", str(logs[0])]) == 2  # two configs, one --log

@@ -55,6 +55,16 @@ def test_paper_dag_plans_every_job_without_weights():
     assert table1["train"] == 200  # 40 prompts x 5 methods
 
 
+def test_paper_dag_with_four_assets_per_job_trains_table1_in_fifty_jobs():
+    result = snakemake("-n", "table1", "--cores", "1", "--resources", "gpu=1", "--config", "assets_per_job=4",
+                       'pathvars={"results": "results/dryrun-paper"}', "check_models=False")
+    assert result.returncode == 0, result.stderr + result.stdout
+    counts = job_counts(result.stdout)
+    batches = {rule: n for rule, n in counts.items() if rule.startswith("train_batch__")}
+    assert len(batches) == 50 and set(batches.values()) == {1} and "train" not in counts  # 40 prompts / 4, 5 methods
+    assert counts["render"] == 200 and "train_batch__dreamfusion40_sctd_cat_mullet_seed0_3" in batches
+
+
 def test_seeds_and_nested_values_from_the_command_line_plan_per_seed_fids():
     """--config values inside lists and mappings arrive as strings from Snakemake; they mean what they mean in a
     config file (seeds=[0,1,2] are integers, train.iterations=300 an integer), and 3 seeds plan per-seed FIDs."""
@@ -184,6 +194,41 @@ def test_smoke_report_and_incremental_prompt_list(smoke_run, tmp_path):
     assert counts["init_pointe"] == 2 and counts["fid"] == 5 and counts["reference_images"] == 1
     assert counts["table1_files"] == 1 and "figure" not in counts and "tiny_models" not in counts
     assert "prompt_set=smoke," not in plan.stdout  # nothing of the finished prompt set reruns
+
+
+@pytest.mark.slow
+def test_runs_grouped_into_one_job_train_as_alone_and_regroup_without_training_again(smoke_run, tmp_path):
+    """assets_per_job: 2 trains the two smoke prompts' SDS runs in one process: each ends where it ends trained
+    alone (the smoke DAG's runs), each run's log holds its own lines, timing.json says so. Going back to one
+    run per job reruns the two jobs (Snakemake sees new inputs) but trains nothing: each resumes at its end."""
+    from segmentdreamer.scene.gaussians import load_ply
+
+    results = tmp_path / "results"
+    runs = {"corgi_quotes": 0, "cafe_unicode": 1}
+    folders = [f"runs/smoke/sds/{prompt}/seed{seed}" for prompt, seed in runs.items()]
+    targets = [str(results / folder / "finished.json") for folder in folders]
+    pathvars = f'pathvars={{"results": "{results}"}}'
+    grouped = snakemake(*targets, *SMOKE, "--cores", "2", "--config", pathvars, "assets_per_job=2")
+    assert grouped.returncode == 0, grouped.stdout[-4000:] + grouped.stderr[-4000:]
+    counts = job_counts(grouped.stdout + grouped.stderr)  # a real run prints its job stats on stderr
+    assert counts.get("train_batch__smoke_sds_corgi_quotes_seed0_1") == 1 and "train" not in counts
+    first = {folder: (results / folder / "gaussians.ply").read_bytes() for folder in folders}
+    for index, folder in enumerate(folders):
+        batched, alone = load_ply(results / folder / "gaussians.ply"), load_ply(smoke_run / folder / "gaussians.ply")
+        for key in ("means", "scales", "opacities", "sh0"):
+            assert (batched[key] - alone[key]).abs().max() < 1e-3, (folder, key)  # tests/test_multi_asset.py
+        assert json.loads((results / folder / "timing.json").read_text())["assets_in_process"] == 2
+        log = (results / folder / "logs" / "train.log").read_text(encoding="utf-8")
+        assert f"asset {index + 1} of 2" in log and "one job trains 2 runs" in log
+        assert folders[1 - index] not in log.split("its log:")[-1]  # the other run's lines are not here
+
+    regrouped = snakemake(*targets, *SMOKE, "--cores", "2", "--config", pathvars)
+    assert regrouped.returncode == 0, regrouped.stdout[-4000:] + regrouped.stderr[-4000:]
+    assert job_counts(regrouped.stdout + regrouped.stderr).get("train") == 2
+    for folder in folders:
+        assert (results / folder / "gaussians.ply").read_bytes() == first[folder]
+        assert "at iteration 6" in (results / folder / "logs" / "train.log").read_text(encoding="utf-8")
+        assert json.loads((results / folder / "timing.json").read_text())["assets_in_process"] == 2
 
 
 def check_report_in_chromium(report: Path, tmp_path: Path) -> None:

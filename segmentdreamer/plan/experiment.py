@@ -13,9 +13,10 @@ import re
 from pathlib import Path
 
 from ..atomic import write_text
-from ..config import ConfigError, TrainConfig, from_dict
+from ..config import PRIOR_KEYS, ConfigError, TrainConfig, from_dict
 from ..losses.registry import load_plugins, settings_class
 from ..prompts import PromptEntry, read_prompt_list
+from .batches import TrainBatch, train_batches
 from .layout import ID_PATTERN, TINY_MODEL_FILES, VARIANT_PATTERN, Layout
 from .runs import Run
 from .variants import Ablation, deep_merge, expand_grid
@@ -159,6 +160,23 @@ class Experiment:
         runs += [r for name in self.ablations for r in self.ablation_runs(name)] + self.gallery_runs()
         return list(dict.fromkeys(runs))
 
+    @property
+    def assets_per_job(self) -> int:
+        return int(self.config.get("assets_per_job") or 1)
+
+    def train_batches(self) -> list[TrainBatch]:
+        """The training jobs of several runs (config ``assets_per_job`` > 1; :mod:`.batches`). Runs on the
+        known-answer prior always train alone (it records each asset's cameras)."""
+        from ..models import is_target_scene
+
+        if self.assets_per_job == 1 or is_target_scene(self.model("sd")):
+            return []
+        return train_batches(self.all_runs(), self.assets_per_job, shared=self._prior_settings)
+
+    def _prior_settings(self, run: Run) -> tuple:
+        settings = self.run_config(run)
+        return tuple(repr(_lookup(settings, key)) for key in PRIOR_KEYS)
+
     # -- per-run settings ----------------------------------------------------------------------
     def model(self, key: str) -> str:
         """A model key's value; with ``tiny_models: true``, the folder the workflow's tiny-model rule writes."""
@@ -193,6 +211,15 @@ class Experiment:
             except ConfigError as error:
                 raise ConfigError(f"run {self.layout.run_dir(run)} (train <- variants.{run.variant} <- prompt_overrides): "
                                   f"{error}") from None
+
+
+def _lookup(settings: dict, dotted: str):
+    """``settings`` at a dotted key (``models.sd``); None where a level is missing (the TrainConfig default)."""
+    for part in dotted.split("."):
+        if not isinstance(settings, dict):
+            return None
+        settings = settings.get(part)
+    return settings
 
 
 def load_experiment(config: dict, root: str | Path = ".", check_runs: bool = True) -> Experiment:

@@ -90,6 +90,7 @@ JOBS = {
     "tiny_models": "setup/tiny_models",
     "build_extensions": "setup/build_extensions",
     "init": "init/{prompt_set}/{prompt_id}",
+    "train_batch": "train/{name}",  # a job training several runs (plan/batches.py: <set>/<variant>/<first id>_seed<s>+<n-1>)
     "reference": "reference/{prompt_set}",
     "fid": "fid/{prompt_set}/{variant}",
     "fid_seed": "fid/{prompt_set}/{variant}/seed{seed}",

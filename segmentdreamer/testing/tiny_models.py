@@ -179,10 +179,27 @@ def full_size_stable_diffusion(device: str | torch.device, dtype: torch.dtype, c
     For benchmarks: weights do not change the cost. UNet 865M parameters (latent 64x64, cross-attention
     1024, linear projections), the 4-level VAE, and the 23-layer OpenCLIP-H text encoder.
     """
+    from ..prior import DiffusionPrior
+
+    unet, vae, text_encoder, tokenizer, scheduler = _full_size_modules(device, dtype)
+    return DiffusionPrior(unet, vae, text_encoder, tokenizer, scheduler, model_key="random-sd21-base", cache_dir=cache_dir)
+
+
+def make_full_size_stable_diffusion(folder: Path, device: str | torch.device = "cuda", dtype: torch.dtype = torch.float16) -> Path:
+    """Write :func:`full_size_stable_diffusion`'s random SD 2.1-base to ``folder`` as a diffusers pipeline (~2.6 GB
+    in fp16): a ``models.sd`` for workflow runs at full size without the real weights (benchmarks/workflow_jobs.py)."""
+    from diffusers import StableDiffusionPipeline
+
+    unet, vae, text_encoder, tokenizer, scheduler = _full_size_modules(device, dtype)
+    StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+                            safety_checker=None, feature_extractor=None, requires_safety_checker=False).save_pretrained(folder)
+    return Path(folder)
+
+
+def _full_size_modules(device: str | torch.device, dtype: torch.dtype) -> tuple:
+    """(unet, vae, text_encoder, tokenizer, scheduler) of SD 2.1-base with random weights (seed 0), eval, no grad."""
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
-
-    from ..prior import DiffusionPrior
 
     torch.manual_seed(0)
     with torch.device(device):
@@ -205,7 +222,7 @@ def full_size_stable_diffusion(device: str | torch.device, dtype: torch.dtype, c
                               set_alpha_to_one=False, steps_offset=1)
     for module in (unet, vae, text_encoder):
         module.to(dtype=dtype).eval().requires_grad_(False)
-    return DiffusionPrior(unet, vae, text_encoder, clip_tokenizer(pad_token="!"), scheduler, model_key="random-sd21-base", cache_dir=cache_dir)
+    return unet, vae, text_encoder, clip_tokenizer(pad_token="!"), scheduler
 
 
 def make_tiny_pointe(folder: Path) -> Path:
