@@ -114,3 +114,26 @@ def test_the_cli_trains_several_assets_in_one_process_and_checks_its_arguments(t
         assert str(tmp_path / other) not in text
     assert main(["train", *arguments[:6]]) == 2  # two configs, one --out: refused, naming both counts
     assert main(["train", *arguments, "--log", str(logs[0])]) == 2  # two configs, one --log
+
+
+@pytest.mark.slow
+def test_a_diverging_asset_ends_alone_and_the_retry_costs_the_finished_one_nothing(tiny_models, tmp_path, caplog):
+    """One asset of two diverges: it fails with TrainingDiverged (no result), the other trains to the end. Run
+    again with resume (what a rerun of the failed workflow job does): the finished asset resumes at its last
+    iteration and writes the same .ply, the diverged one fails at once."""
+    from segmentdreamer.config import OptimConfig
+    from segmentdreamer.divergence import TrainingDiverged
+
+    configs = [config(tiny_models, method="sds", seed=0), config(tiny_models, method="sds", seed=1, optim=OptimConfig(means_lr=(1e30, 1e30)))]
+    folders = [tmp_path / "good", tmp_path / "bad"]
+    first = train_assets(configs, folders)
+    assert first[0] is None and isinstance(first[1], TrainingDiverged)
+    assert not (folders[1] / "finished.json").exists() and (folders[0] / "finished.json").is_file()
+    ply = (folders[0] / "gaussians.ply").read_bytes()
+    (folders[0] / "gaussians.ply").unlink()  # Snakemake removes a failed job's outputs
+    (folders[0] / "finished.json").unlink()
+    caplog.set_level("INFO")  # as in the CLI's process
+    again = train_assets(configs, folders, resume=True, log_files=[tmp_path / "good.log", tmp_path / "bad.log"])
+    assert again[0] is None and isinstance(again[1], TrainingDiverged) and "already diverged" in str(again[1])
+    assert (folders[0] / "gaussians.ply").read_bytes() == ply
+    assert "at iteration 6" in (tmp_path / "good.log").read_text(encoding="utf-8")
