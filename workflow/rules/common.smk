@@ -215,3 +215,46 @@ def gallery_outputs():
     return [EXP.layout.figure("png", "gallery")] + run_files(
         EXP.gallery_runs(), "turntable"
     )
+
+
+# -- jobs of several runs (assets_per_job > 1; train.smk) ------------------------------------------------------
+def batch_resources(size):
+    """The `train` rule's resources from the profile (set-resources: train, e.g. profiles/slurm) for a job of
+    ``size`` runs: its runtime x size (each run takes 0.55x-1x as long as alone, BENCHMARKS.md), the rest as is.
+    """
+    train = {
+        name: resource.raw
+        for name, resource in workflow.resource_settings.overwrite_resources.get(
+            "train", {}
+        ).items()
+    }
+    if isinstance(train.get("runtime"), (int, float)):
+        train["runtime"] = train["runtime"] * size
+    return {"gpu": GPU_PER_JOB, **train}
+
+
+def train_batch_shell(size):
+    """The shell line of a job training ``size`` runs: a header in every log, then one process for all."""
+    members = " ".join(
+        f"--config {{input.config_{i}:q}} --out {{params.folder_{i}:q}} --log {{log.asset_{i}:q}}"
+        for i in range(size)
+    )
+    return (
+        "for f in {log:q}; do date '+==== train attempt, %F %T ====' >> \"$f\";"
+        f" echo 'one job trains {size} runs; its log: {{log.job}}' >> \"$f\"; done;"
+        f" OMP_NUM_THREADS={{threads}} {{params.gpu_env}} segmentdreamer train {members}"
+        " --resume >> {log.job:q} 2>&1"
+    )
+
+
+def member_files(batch, role, name):
+    return {f"{name}_{i}": L.run_file(role, run) for i, run in enumerate(batch.runs)}
+
+
+def member_inits(batch):
+    if config["init"]["method"] != "pointe":
+        return {}
+    return {
+        f"init_{i}": L.init(run.prompt_set, run.prompt_id)
+        for i, run in enumerate(batch.runs)
+    }

@@ -56,33 +56,7 @@ rule train:
 # prior (segmentdreamer/multi_asset.py). Their rules name concrete files, so Snakemake prefers them to `train`
 # for those runs. A resumed job resumes every run in it from its own checkpoint; a member that diverges fails the
 # job (no member becomes a result), and the rerun costs the finished members nothing (they resume at their end).
-def train_batch_shell(size):
-    """The shell line of a job training ``size`` runs: a header in every log, then one process for all."""
-    members = " ".join(
-        f"--config {{input.config_{i}:q}} --out {{params.folder_{i}:q}} --log {{log.asset_{i}:q}}"
-        for i in range(size)
-    )
-    return (
-        "for f in {log:q}; do date '+==== train attempt, %F %T ====' >> \"$f\";"
-        f" echo 'one job trains {size} runs; its log: {{log.job}}' >> \"$f\"; done;"
-        f" OMP_NUM_THREADS={{threads}} {{params.gpu_env}} segmentdreamer train {members}"
-        " --resume >> {log.job:q} 2>&1"
-    )
-
-
-def member_files(batch, role, name):
-    return {f"{name}_{i}": L.run_file(role, run) for i, run in enumerate(batch.runs)}
-
-
-def member_inits(batch):
-    if config["init"]["method"] != "pointe":
-        return {}
-    return {
-        f"init_{i}": L.init(run.prompt_set, run.prompt_id)
-        for i, run in enumerate(batch.runs)
-    }
-
-
+# Their helpers (train_batch_shell, member_files, batch_resources) are in common.smk.
 for _batch in EXP.train_batches():
 
     rule:
@@ -107,7 +81,7 @@ for _batch in EXP.train_batches():
         conda:
             "../../environment.yml"
         resources:
-            gpu=GPU_PER_JOB,
+            **batch_resources(len(_batch.runs)),
         params:
             **{f"folder_{i}": folder_of(f"ply_{i}") for i in range(len(_batch.runs))},
             gpu_env=GPU_ENV,
