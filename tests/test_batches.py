@@ -1,5 +1,6 @@
 """Runs grouped into multi-run training jobs (config assets_per_job): who shares a job, and what stays put."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,8 @@ def test_consecutive_prompts_of_one_set_and_variant_share_a_job_and_singletons_t
     assert [b.runs[0].variant for b in batches] == ["sctd", "sctd", "sds"]  # p4 and b/q0 are left alone
     assert batches[0].name == "a/sctd/p0_seed0+1" and batches[1].runs[1].seed == 3  # seeds may differ in a job
     assert batches[0].rule_name == "train_batch__a_sctd_p0_seed0_1"
+    similar = [train_batches(runs("a", "sctd", first, "x"), 2)[0].rule_name for first in ("a-b", "a_b", "a.b")]
+    assert len(set(similar)) == 3 and all(re.fullmatch(r"\w+", name) for name in similar)
     assert train_batches(plan, 1) == []
     assert len(train_batches(plan + plan, 8)[0].runs) == 5  # a run listed twice trains once
     with pytest.raises(ValueError, match="assets_per_job"):

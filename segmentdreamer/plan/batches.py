@@ -14,6 +14,7 @@ changes). A run left alone in its group is an ordinary single-run ``train`` job.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -35,8 +36,11 @@ class TrainBatch:
 
     @property
     def rule_name(self) -> str:
-        """A Snakemake rule name for this job (letters, digits and underscores)."""
-        return "train_batch__" + re.sub(r"[^A-Za-z0-9_]", "_", self.name)
+        """A Snakemake rule name for this job: letters, digits and underscores, distinct for distinct names (the
+        ids ``a-b`` and ``a_b`` both read ``a_b``, so the name's hash follows where characters were replaced)."""
+        readable = re.sub(r"[^A-Za-z0-9_]", "_", self.name)
+        suffix = "" if readable == self.name.replace("/", "_").replace("+", "_") else "_" + hashlib.sha1(self.name.encode()).hexdigest()[:8]
+        return "train_batch__" + readable + suffix
 
 
 def group_key(run: Run, shared: Callable[[Run], tuple] | None = None) -> tuple:
