@@ -1,6 +1,7 @@
 """Table 1 from per-run results: aggregation, missing entries, caption facts, the three files."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -44,6 +45,9 @@ def test_caption_names_counts_implementations_and_other_pipelines(manifest):
     text = caption("smoke", aggregate(manifest[1])[1])
     assert "Views per asset: 8" in text and "16 renders vs 16 reference images" in text
     assert "FID implementation: TINY" in text and "DreamFusion" in text and "own pipelines" in text
+    assert "per process" not in text
+    write(Path(manifest[1]["methods"]["sds"]["timing"][1]), {"minutes": 13.0, "assets_in_process": 4})  # a multi-run job's run
+    assert "up to 4 per process (assets_per_job)" in caption("smoke", aggregate(manifest[1])[1])
 
 
 def test_cli_writes_csv_markdown_latex(manifest, tmp_path):

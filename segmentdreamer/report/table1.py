@@ -70,6 +70,8 @@ def aggregate(manifest: dict) -> tuple[list[dict], dict]:
         pooled = method_values(entry)
         facts["runs"][method] = pooled["runs"]
         facts["views"].update(len(_load(p)["scores"]) for p in entry.get("clip", []))
+        facts["assets_in_process"] = max([facts.get("assets_in_process", 1)]
+                                         + [_load(p).get("assets_in_process", 1) for p in entry.get("timing", [])])
         if pooled["fid_record"]:
             facts["fid"][method] = pooled["fid_record"]
         facts["names"][method] = entry.get("display_name", method)
@@ -100,6 +102,9 @@ def caption(prompt_set: str, facts: dict) -> str:
     if implementations:
         parts.append("FID implementation: " + "; ".join(sorted(implementations)) + ".")
     parts.append("CLIP-L: openai/clip-vit-large-patch14, 100 x cosine. Time: minutes per asset from the trainer's timer.")
+    if facts.get("assets_in_process", 1) > 1:
+        parts.append(f"Some runs trained up to {facts['assets_in_process']} per process (assets_per_job): their Time is the "
+                     "shared process's wall clock, not their share of the GPU (timing.json: gpu_minutes_share).")
     if facts.get("r_precision"):
         parts.append("CLIP R-precision: the fraction of views whose own prompt CLIP-L ranks first among the prompt set's prompts.")
     others = [f"{facts['names'][m]} ({p} in the paper)" for m, p in OTHER_PIPELINES.items() if m in facts["runs"]]
