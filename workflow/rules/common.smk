@@ -241,17 +241,19 @@ def train_batch_shell(size):
     )
     return (
         "for f in {log:q}; do date '+==== train attempt, %F %T ====' >> \"$f\";"
-        f" echo 'one job trains {size} runs; its log: {{log.job}}' >> \"$f\"; done;"
+        f" echo 'one job trains {size} runs; its log:' {{log.job:q}} >> \"$f\"; done;"
         f" OMP_NUM_THREADS={{threads}} {{params.gpu_env}} segmentdreamer train {members}"
         " --resume >> {log.job:q} 2>&1"
     )
 
 
 def member_files(batch, role, name):
+    """``{name}_<i>: <file of role>`` for each run of a multi-run job (its rule's named inputs / outputs)."""
     return {f"{name}_{i}": L.run_file(role, run) for i, run in enumerate(batch.runs)}
 
 
 def member_inits(batch):
+    """``init_<i>``: each run's Point-E initialisation (none with the sphere init)."""
     if config["init"]["method"] != "pointe":
         return {}
     return {
