@@ -10,6 +10,7 @@ so a typo never silently becomes a default. The ``loss`` block is typed by the m
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -38,6 +39,16 @@ __all__ = ["ConfigError", "TrainConfig", "apply_override", "dump_config", "from_
 
 PRIOR_KEYS = ("models.sd", "prior_dtype", "device", "compile_prior", "text_cache")
 """Run-config keys that decide the prior: assets trained in one process (multi_asset.py) must agree on them."""
+
+
+def setting(config: Any, key: str) -> Any:
+    """A config's value at a dotted key (``models.sd``)."""
+    return functools.reduce(getattr, key.split("."), config)
+
+
+def prior_settings(config: Any) -> tuple:
+    """The values of :data:`PRIOR_KEYS` in a TrainConfig: runs with equal ones can share one prior."""
+    return tuple(setting(config, key) for key in PRIOR_KEYS)
 
 DEFAULT_NEGATIVE_PROMPT = (
     "unrealistic, blurry, low quality, out of focus, ugly, low contrast, dull, low-resolution, oversaturation."

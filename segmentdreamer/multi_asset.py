@@ -19,7 +19,6 @@ known-answer prior (it records each asset's cameras) does not and is refused.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ class BatchingPrior:
     prior: object
     members: int
     """Members still training (each finished or failed one leaves)."""
-    assets_in_process: int = 0
+    assets_in_process: int = field(init=False)
     """Members it started with (timing.json records it)."""
     batches: int = 0
     samples: int = 0
@@ -56,7 +55,7 @@ class BatchingPrior:
     _lock: threading.Condition = field(default_factory=threading.Condition)
 
     def __post_init__(self) -> None:
-        self.assets_in_process = self.assets_in_process or self.members
+        self.assets_in_process = self.members
 
     def __getattr__(self, name: str):
         return getattr(self.prior, name)
@@ -103,14 +102,9 @@ class BatchingPrior:
         self._lock.notify_all()
 
 
-def setting(config, key: str):
-    """A run config's value at a dotted key (``models.sd``)."""
-    return functools.reduce(getattr, key.split("."), config)
-
-
 def check_shared(configs: list) -> None:
     """Every asset must ask for the same prior: raise ConfigError naming the first key that differs."""
-    from .config import PRIOR_KEYS, ConfigError
+    from .config import PRIOR_KEYS, ConfigError, setting
 
     first = configs[0]
     for index, config in enumerate(configs[1:], start=1):

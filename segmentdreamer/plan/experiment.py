@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from ..atomic import write_text
-from ..config import PRIOR_KEYS, ConfigError, TrainConfig, from_dict
+from ..config import ConfigError, TrainConfig, from_dict, prior_settings
 from ..losses.registry import load_plugins, settings_class
 from ..prompts import PromptEntry, read_prompt_list
 from .batches import TrainBatch, train_batches
@@ -41,6 +41,7 @@ class Experiment:
         self.prompts: dict[str, dict[str, PromptEntry]] = {}
         self.variants: dict[str, dict] = {}
         self.ablations: dict[str, Ablation] = {}
+        self._train_configs: dict[tuple, TrainConfig] = {}
         self._read_prompt_sets()
         self._read_variants()
         self._read_ablations()
@@ -174,8 +175,7 @@ class Experiment:
         return train_batches(self.all_runs(), self.assets_per_job, shared=self._prior_settings)
 
     def _prior_settings(self, run: Run) -> tuple:
-        settings = self.run_config(run)
-        return tuple(repr(_lookup(settings, key)) for key in PRIOR_KEYS)
+        return prior_settings(self._train_config(run))
 
     # -- per-run settings ----------------------------------------------------------------------
     def model(self, key: str) -> str:
@@ -199,27 +199,21 @@ class Experiment:
         Runs of one variant differ only in prompt, seed and init, so the first run of each (variant,
         prompt override) stands for the rest: hundreds of runs are checked in milliseconds.
         """
-        checked = set()
         for run in self.all_runs():
-            overrides = (self.config.get("prompt_overrides") or {}).get(run.prompt_set, {}).get(run.prompt_id)
-            signature = (run.variant, repr(overrides))
-            if signature in checked:
-                continue
-            checked.add(signature)
             try:
-                from_dict(TrainConfig, self.run_config(run))
+                self._train_config(run)
             except ConfigError as error:
                 raise ConfigError(f"run {self.layout.run_dir(run)} (train <- variants.{run.variant} <- prompt_overrides): "
                                   f"{error}") from None
 
-
-def _lookup(settings: dict, dotted: str):
-    """``settings`` at a dotted key (``models.sd``); None where a level is missing (the TrainConfig default)."""
-    for part in dotted.split("."):
-        if not isinstance(settings, dict):
-            return None
-        settings = settings.get(part)
-    return settings
+    def _train_config(self, run: Run) -> TrainConfig:
+        """The run's TrainConfig built by the strict loader, once per (variant, prompt override): the
+        representative of every run that differs from it only in prompt, seed and init."""
+        overrides = (self.config.get("prompt_overrides") or {}).get(run.prompt_set, {}).get(run.prompt_id)
+        signature = (run.variant, repr(overrides))
+        if signature not in self._train_configs:
+            self._train_configs[signature] = from_dict(TrainConfig, self.run_config(run))
+        return self._train_configs[signature]
 
 
 def load_experiment(config: dict, root: str | Path = ".", check_runs: bool = True) -> Experiment:

@@ -48,7 +48,10 @@ def method_values(entry: dict) -> dict:
     clip, runs = _mean_of(entry.get("clip", []), "mean")
     fid = _load(entry["fid"]) if entry.get("fid") else None
     r_precision = _mean_of(entry.get("clip", []), "r_precision")[0] if entry.get("r_precision") else None
-    return {"clip": clip, "ir": _mean_of(entry.get("ir", []), "mean")[0], "time": _mean_of(entry.get("timing", []), "minutes")[0],
+    timings = [_load(p) for p in entry.get("timing", [])]
+    return {"clip": clip, "ir": _mean_of(entry.get("ir", []), "mean")[0],
+            "time": float(np.mean([t["minutes"] for t in timings])) if timings else None,
+            "assets_in_process": max((t.get("assets_in_process", 1) for t in timings), default=1),
             "fid": fid["value"] if fid else None, "r_precision": r_precision, "runs": runs, "fid_record": fid}
 
 
@@ -70,8 +73,7 @@ def aggregate(manifest: dict) -> tuple[list[dict], dict]:
         pooled = method_values(entry)
         facts["runs"][method] = pooled["runs"]
         facts["views"].update(len(_load(p)["scores"]) for p in entry.get("clip", []))
-        facts["assets_in_process"] = max([facts.get("assets_in_process", 1)]
-                                         + [_load(p).get("assets_in_process", 1) for p in entry.get("timing", [])])
+        facts["assets_in_process"] = max(facts.get("assets_in_process", 1), pooled["assets_in_process"])
         if pooled["fid_record"]:
             facts["fid"][method] = pooled["fid_record"]
         facts["names"][method] = entry.get("display_name", method)
