@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import statistics
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -82,13 +84,14 @@ def add_training_options(parser, iters: int = 10) -> None:
     add_compile_option(parser)
 
 
-def full_size_prior(args):
-    """Full-size random-weight SD 2.1-base in fp16 on CUDA, compiled as ``--compile`` asks."""
+def full_size_prior(args, dynamic_batch: bool = False):
+    """Full-size random-weight SD 2.1-base in fp16 on CUDA, compiled as ``--compile`` asks (UNet for a dynamic
+    batch size with ``dynamic_batch``, as a multi-asset job compiles it)."""
     from segmentdreamer.testing.tiny_models import full_size_stable_diffusion
 
     prior = full_size_stable_diffusion("cuda", torch.float16)
     if args.compile:
-        prior.compile(args.compile)
+        prior.compile(args.compile, dynamic_batch=dynamic_batch)
     return prior
 
 
@@ -104,3 +107,63 @@ def benchmark_config(token: str):
         raise SystemExit(f"--methods: {token!r}: the only variant is ':perp_neg' (e.g. sctd:perp_neg)")
     return TrainConfig(prompt="a DSLR photo of a corgi", method=method, perp_neg=variant == "perp_neg",
                        sphere_points=81920, device="cuda")
+
+
+def batched_round_times(prior, configs: Sequence, out: str, first_step: int, warmup: int, rounds: int | None = None,
+                        window: float | None = None, on_warm: Callable[[], None] | None = None) -> list[float]:
+    """Milliseconds of each timed round of ``len(configs)`` trainers sharing ``prior`` through ``BatchingPrior``.
+
+    A round is one iteration of every asset (each in its own thread, as ``multi_asset.train_assets`` runs them);
+    rounds start together, so a round lasts as long as its slowest asset and the GPU is synchronised between
+    rounds. After ``warmup`` rounds, ``on_warm`` runs (e.g. a barrier with other processes), then rounds are
+    timed until ``rounds`` of them are done or ``window`` seconds have passed.
+    """
+    from segmentdreamer.multi_asset import BatchingPrior
+    from segmentdreamer.train import Trainer
+
+    if (rounds is None) == (window is None):
+        raise ValueError("batched_round_times: give rounds or window")
+    shared = BatchingPrior(prior, members=len(configs))
+    trainers = [Trainer(config, f"{out}/asset{i}", prior=shared) for i, config in enumerate(configs)]
+    stamps: list[float] = []
+    stop = threading.Event()
+
+    def between_rounds() -> None:  # run by one thread once every asset finished the round
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        if len(stamps) == warmup and on_warm is not None:
+            on_warm()
+        stamps.append(time.perf_counter())
+        timed = len(stamps) - 1 - warmup
+        if timed >= 1 and (timed >= rounds if rounds is not None else stamps[-1] - stamps[warmup] >= window):
+            stop.set()
+        shared.rejoin(len(trainers))  # the next round's calls batch across all assets again
+
+    barrier = threading.Barrier(len(trainers), action=between_rounds)
+    failures: list[BaseException] = []
+
+    def work(trainer) -> None:
+        step = first_step
+        try:
+            while True:
+                shared.leave()  # an asset waiting for the round to end makes no UNet call: the others must not wait for one
+                barrier.wait()
+                if stop.is_set():
+                    return
+                trainer.step(step)
+                step += 1
+        except threading.BrokenBarrierError:
+            return
+        except BaseException as error:  # noqa: BLE001 - re-raised below, after the others stopped
+            failures.append(error)
+            shared.leave()
+            barrier.abort()
+
+    threads = [threading.Thread(target=work, args=(trainer,)) for trainer in trainers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    return [1000.0 * (b - a) for a, b in zip(stamps[warmup:-1], stamps[warmup + 1:])]

@@ -83,6 +83,11 @@ class BatchingPrior:
             if self._pending and len(self._pending) >= self.members:
                 self._run_pending()
 
+    def rejoin(self, count: int = 1) -> None:
+        """``count`` members that left without finishing (e.g. to wait at a barrier) make calls again."""
+        with self._lock:
+            self.members += count
+
     def _run_pending(self) -> None:
         """Run every pending request as one UNet call (the caller holds the lock) and wake their threads."""
         batch, self._pending = self._pending, []
@@ -146,7 +151,7 @@ def train_assets(configs: list, out_dirs: list[str | Path], resume: bool = False
     prior = load_prior(first.models.sd, dtype=PRIOR_DTYPES[first.prior_dtype], device=resolve_device(first.device),
                        cache_dir=first.text_cache)
     if compiles_prior(first, prior.device) and hasattr(prior, "compile"):
-        prior.compile()
+        prior.compile(dynamic_batch=len(configs) > 1)  # batch sizes: sums of the live assets' call sizes
     shared = BatchingPrior(prior, members=len(configs))
     trainers = [Trainer(config, out, prior=shared) for config, out in zip(configs, out_dirs)]
     errors: list[BaseException | None] = [None] * len(trainers)

@@ -129,6 +129,25 @@ def test_compiled_unet_gives_the_eager_gradient(eager_and_compiled, name):
     assert error < 5e-2 and cosine > 0.998, (name, float(error), float(cosine))
 
 
+@pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
+def test_dynamic_batch_unet_compiles_once_for_every_batch_size_and_predicts_the_eager_noise(tiny_models, mode):
+    """The multi-asset job's UNet (``compile(dynamic_batch=True)``): batch sizes that are sums of several assets'
+    calls (4, 12, 20, 28, 8, 36) run one graph (a recompile would raise) and each row is the eager prediction."""
+    eager = DiffusionPrior.from_pretrained(tiny_models / "sd", device="cuda")
+    compiled = DiffusionPrior.from_pretrained(tiny_models / "sd", device="cuda")
+    compiled.compile_unet(mode, dynamic_batch=True)
+    embedding = compiled.embed("a corgi")
+    generator = torch.Generator().manual_seed(0)
+    for index, size in enumerate((4, 12, 20, 28, 8, 36)):
+        x = torch.randn((size, 4, 8, 8), generator=generator).to("cuda", torch.float16)
+        t = torch.randint(1, 1000, (size,), generator=generator).cuda()
+        with torch.no_grad(), torch._dynamo.config.patch(error_on_recompile=index > 0):
+            fast = compiled.predict_noise(x, t, embedding.expand(size, -1, -1)).float()
+            expected = eager.predict_noise(x, t, embedding.expand(size, -1, -1)).float()
+        assert fast.shape == (size, 4, 8, 8)
+        assert (fast - expected).norm() / expected.norm() < 5e-3, (size, float((fast - expected).norm() / expected.norm()))
+
+
 def test_explicit_vae_attention_in_fp16_gives_the_sdpa_encoder_gradient(tiny_models):
     """On CUDA in fp16 the prior's explicit VAE attention hands the images SDPA's gradient (and the same latents)."""
     from diffusers.models.attention_processor import AttnProcessor2_0

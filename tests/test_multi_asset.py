@@ -56,6 +56,29 @@ def test_batched_calls_return_each_caller_its_own_rows_and_wait_for_every_live_m
     assert shared.predict_noise(x, 5, torch.zeros(2, 2, 2)).requires_grad and inner.calls[-1] == 2
 
 
+def test_members_that_left_to_wait_elsewhere_rejoin_and_batch_together_again():
+    """A member that waits outside the UNet (a round barrier) leaves, so nobody waits for it; after ``rejoin`` the
+    next calls of both members run as one batch again."""
+    inner = RecordingPrior()
+    shared = BatchingPrior(inner, members=2)
+    shared.leave()
+    with torch.no_grad():
+        shared.predict_noise(torch.zeros(3, 1), 0, torch.zeros(3, 2, 2))  # alone: the other member left
+    shared.leave()
+    shared.rejoin(2)
+
+    @torch.no_grad()  # grad mode is per thread
+    def call(size: int) -> None:
+        shared.predict_noise(torch.zeros(size, 1), 0, torch.zeros(size, 2, 2))
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert inner.calls == [3, 3] and shared.members == 2
+
+
 def config(tiny_models, **changes) -> TrainConfig:
     settings = dict(prompt="a corgi", method="sctd", iterations=6, views=2, resolution=32, sphere_points=800,
                     checkpoint_every=3, log_every=3, device="cpu")
@@ -89,6 +112,21 @@ def test_assets_of_one_job_must_share_the_prior_settings(tiny_models, tmp_path):
     known.models.sd = "target-scene:totem"
     with pytest.raises(ConfigError, match="known-answer prior"):
         train_assets([known, known], [tmp_path / "c", tmp_path / "d"])
+
+
+def test_a_compiled_shared_prior_takes_every_batch_size_in_one_graph(tiny_models, tmp_path, monkeypatch):
+    """With compile_prior on, a job of several assets compiles the UNet for a symbolic batch size (its batches are
+    sums of the live assets' call sizes: more sizes than torch recompiles for); a job of one, for static shapes."""
+    from segmentdreamer import train
+    from segmentdreamer.prior import DiffusionPrior
+
+    calls = []
+    monkeypatch.setattr(train, "compiles_prior", lambda config, device: True)
+    monkeypatch.setattr(DiffusionPrior, "compile", lambda self, unet_mode="default", dynamic_batch=False: calls.append(dynamic_batch))
+    assert train_assets([config(tiny_models, iterations=1), config(tiny_models, iterations=1, seed=1)],
+                        [tmp_path / "a", tmp_path / "b"]) == [None, None]
+    assert train_assets([config(tiny_models, iterations=1)], [tmp_path / "c"]) == [None]
+    assert calls == [True, False]
 
 
 def test_the_cli_trains_several_assets_in_one_process_and_checks_its_arguments(tiny_models, tmp_path, caplog):

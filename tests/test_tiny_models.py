@@ -93,12 +93,13 @@ def test_compile_is_compile_prior_unet_encoder_decoder(tiny_prior, monkeypatch):
     """``DiffusionPrior.compile`` (what ``train.compile_prior`` calls) compiles the UNet in the given mode, the
     VAE encoder and the decoder."""
     calls = []
-    monkeypatch.setattr(tiny_prior, "compile_unet", lambda mode: calls.append(("unet", mode)))
+    monkeypatch.setattr(tiny_prior, "compile_unet", lambda mode, dynamic_batch: calls.append(("unet", mode, dynamic_batch)))
     monkeypatch.setattr(tiny_prior, "compile_encoder", lambda: calls.append(("encoder",)))
     monkeypatch.setattr(tiny_prior, "compile_decoder", lambda: calls.append(("decoder",)))
     tiny_prior.compile()
-    tiny_prior.compile(unet_mode="reduce-overhead")
-    assert calls == [("unet", "default"), ("encoder",), ("decoder",), ("unet", "reduce-overhead"), ("encoder",), ("decoder",)]
+    tiny_prior.compile(unet_mode="reduce-overhead", dynamic_batch=True)
+    assert calls == [("unet", "default", False), ("encoder",), ("decoder",), ("unet", "reduce-overhead", True), ("encoder",),
+                     ("decoder",)]
 
 
 @pytest.mark.parametrize("setting,device,expected", [(None, "cuda", True), (None, "cpu", False), (True, "cpu", False),

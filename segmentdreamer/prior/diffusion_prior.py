@@ -28,17 +28,19 @@ from .schedule import NoiseSchedule
 from .text_cache import TextEmbeddingCache
 
 
-def compile_unet_forward(unet, mode: str = "default") -> None:
+def compile_unet_forward(unet, mode: str = "default", dynamic_batch: bool = False) -> None:
     """Fuse the UNet's attention projections, make it channels-last and ``torch.compile`` its forward in place.
 
     Fusing (diffusers' ``fuse_qkv_projections``): one matrix product for Q, K, V of each self-attention and
     one for K, V of each cross-attention, instead of three and two (the UNet is launch-bound at the batch
-    sizes the losses use). Static shapes: one graph per batch size. The module stays itself (its config, dtype and device read as before), so a pipeline holding it needs no
+    sizes the losses use). Static shapes (one graph per batch size), or with ``dynamic_batch`` one graph for every
+    batch size of inputs whose dimension 0 the caller marks dynamic (:meth:`DiffusionPrior.predict_noise` does).
+    The module stays itself (its config, dtype and device read as before), so a pipeline holding it needs no
     change. Used by :meth:`DiffusionPrior.compile_unet` and the FID reference pipeline.
     """
     unet.fuse_qkv_projections()
     unet.to(memory_format=torch.channels_last)
-    unet.forward = torch.compile(unet.forward, dynamic=False, mode=mode)
+    unet.forward = torch.compile(unet.forward, dynamic=None if dynamic_batch else False, mode=mode)
 
 
 def use_explicit_vae_attention(vae) -> None:
@@ -68,6 +70,7 @@ class DiffusionPrior:
         self.latent_scale = float(vae.config.scaling_factor)
         self.text_cache = TextEmbeddingCache(cache_dir, model_key)
         self._copy_unet_output = False
+        self._dynamic_batch = False
 
     @classmethod
     def from_pretrained(
@@ -104,21 +107,26 @@ class DiffusionPrior:
             module.to(device).eval().requires_grad_(False)
         return cls(unet, vae, text_encoder, tokenizer, scheduler, model_key=str(Path(folder).resolve()), cache_dir=cache_dir)
 
-    def compile_unet(self, mode: str = "default") -> None:
+    def compile_unet(self, mode: str = "default", dynamic_batch: bool = False) -> None:
         """``torch.compile`` the UNet (static shapes: one graph per batch size a loss uses), channels-last.
 
         ``mode="default"`` fuses kernels; ``"reduce-overhead"`` also replays each graph as a CUDA graph
         (the UNet is launch-bound at 4-8 samples), whose outputs ``predict_noise`` then copies out. Same math
         as eager up to fp16 rounding (tests/test_gpu.py compares every loss's gradient). The first
         iterations pay the compilation (about a minute per batch size on an H100).
-        """
-        compile_unet_forward(self.unet, mode)
-        self._copy_unet_output = mode == "reduce-overhead"
 
-    def compile(self, unet_mode: str = "default") -> None:
-        """What ``train.compile_prior`` does: :meth:`compile_unet` in ``unet_mode``, :meth:`compile_encoder` and
-        :meth:`compile_decoder`."""
-        self.compile_unet(unet_mode)
+        ``dynamic_batch``: one graph whose batch size is symbolic, for callers whose batch sizes vary without
+        bound (several assets' calls batched together, :mod:`~segmentdreamer.multi_asset`: sums of every live
+        asset's call sizes, more sizes than torch's recompile limit of 8 would compile).
+        """
+        compile_unet_forward(self.unet, mode, dynamic_batch)
+        self._copy_unet_output = mode == "reduce-overhead"
+        self._dynamic_batch = dynamic_batch
+
+    def compile(self, unet_mode: str = "default", dynamic_batch: bool = False) -> None:
+        """What ``train.compile_prior`` does: :meth:`compile_unet` in ``unet_mode`` (and ``dynamic_batch``),
+        :meth:`compile_encoder` and :meth:`compile_decoder`."""
+        self.compile_unet(unet_mode, dynamic_batch)
         self.compile_encoder()
         self.compile_decoder()
 
@@ -178,9 +186,12 @@ class DiffusionPrior:
 
     def predict_noise(self, x: Tensor, t: Tensor, embedding: Tensor) -> Tensor:
         """One UNet forward: eps(x, t, embedding). x [N, 4, h, w], t LongTensor [N], embedding [N, L, D]."""
-        eps = self.unet(
-            x.to(self.dtype), t.to(self.device), encoder_hidden_states=embedding.to(device=self.device, dtype=self.dtype)
-        ).sample
+        x, t, embedding = x.to(self.dtype), t.to(self.device), embedding.to(device=self.device, dtype=self.dtype)
+        if self._dynamic_batch:
+            for tensor in (x, t, embedding):
+                if tensor.dim() > 0:  # N symbolic in the compiled graph: no recompile for a new batch size
+                    torch._dynamo.maybe_mark_dynamic(tensor, 0)
+        eps = self.unet(x, t, encoder_hidden_states=embedding).sample
         return eps.clone() if self._copy_unet_output else eps  # a CUDA graph's output is overwritten by its next replay
 
     @torch.no_grad()
