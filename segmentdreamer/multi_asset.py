@@ -12,6 +12,9 @@ asset's own, drawn on the CPU as alone); only the UNet's batch composition, so i
 run-to-run nondeterminism and grow over the iterations the same way (tests/test_multi_asset.py bounds them on
 the CPU; tests/test_gpu_outputs.py on the GPU). SCTD's 3- or 4-call iterations need no special handling: an
 asset whose iteration makes one call more simply joins the next batch, which then holds fewer samples.
+Runs with one seed (Table 1's: seed 0) draw the same timesteps, so they make the same calls in lockstep.
+A compiled prior compiles its UNet for a symbolic batch size here (``compile(dynamic_batch=True)``): the
+batch sizes are sums of every live asset's call sizes.
 
 The prior must keep no per-call state: Stable Diffusion (DiffusionPrior) and the analytic prior qualify; the
 known-answer prior (it records each asset's cameras) does not and is refused.

@@ -130,7 +130,7 @@ def test_a_blank_or_non_finite_asset_is_never_rendered_or_scored(tmp_path):
         view_paths(tmp_path / "views")
 
 
-# -- (2) gsplat compiles once; (3) the default profile loads -------------------------------------------------------
+# -- (2) gsplat compiles once, torch.compile's cache is shared; (3) the default profile loads -------------------------------------------------------
 def test_every_gpu_job_uses_the_one_extension_folder_and_the_default_profile_loads():
     from tests.test_workflow import snakemake
 
@@ -141,6 +141,10 @@ def test_every_gpu_job_uses_the_one_extension_folder_and_the_default_profile_loa
     jobs = {job for _, job in folders}
     assert jobs == {"train", "render", "build-extensions"}
     assert {folder for folder, _ in folders} == {"results/dryrun-robust/torch_extensions"}
+    # torch.compile's cache lives under <results> too, so later jobs (and other nodes) reuse the first one's graphs
+    compiling = re.findall(r"TORCHINDUCTOR_CACHE_DIR=(\S+) TORCH_EXTENSIONS_DIR=\S+ segmentdreamer (train|render)", result.stdout)
+    assert {job for _, job in compiling} == {"train", "render"}
+    assert {folder for folder, _ in compiling} == {"results/dryrun-robust/cache/inductor"}
 
 
 # -- (4) bad settings ---------------------------------------------------------------------------------------------

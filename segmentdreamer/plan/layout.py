@@ -14,7 +14,7 @@ variables (``<results>``, ``<logs>``, ``<benchmarks>``) for rule patterns, where
       table1/<prompt set>.{csv,md,tex,html,manifest.json}, _per_prompt.png
       figures/<name>.{png,pdf,manifest.json}, _metrics.csv    ablation figures and the gallery
       gpteval3d/<prompt set>/prompts.json, methods/<variant>/<prompt index>/<seed>/   GPTEval3D's layout
-      cache/{text,pointe,fid}/  tiny_models/  torch_extensions/  logs/  benchmarks/
+      cache/{text,pointe,fid,inductor}/  tiny_models/  torch_extensions/  logs/  benchmarks/
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ FIGURE_FILES = {"png": ".png", "pdf": ".pdf", "csv": "_metrics.csv", "md": "_met
 """An ablation figure or the gallery: ``FIGURE`` + each suffix."""
 TARGET_FILES = {"table1": ("csv", "md", "tex"), "figure": ("png", "csv"), "known_answer": ("csv", "md", "plot", "html")}
 """The files a target rule asks for (the rest come along with them)."""
-CACHES = {"text": "cache/text", "pointe": "cache/pointe", "fid": "cache/fid"}
+CACHES = {"text": "cache/text", "pointe": "cache/pointe", "fid": "cache/fid", "inductor": "cache/inductor"}
 TINY_MODELS = "tiny_models"
 TINY_MODEL_FILES = {"sd": "sd", "clip": "clip", "image_reward": "image_reward", "image_reward_tokenizer": "image_reward",
                     "pointe": "pointe", "pointe_clip": "pointe/clip.pt", "marker": "done.txt"}

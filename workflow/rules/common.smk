@@ -106,10 +106,13 @@ EXTENSIONS_DIR = config.get("torch_extensions_dir") or os.path.dirname(
 )
 
 
-# The environment every GPU job starts with (`{params.gpu_env}` in its shell line): gsplat's one build
-# folder and, when jobs use GPUs, jobs_per_gpu for the job's GPU placement (segmentdreamer/gpu_slots.py:
-# each job claims a free slot, filling every GPU of the host once before any GPU takes a second job).
-GPU_ENV = f"TORCH_EXTENSIONS_DIR={shlex.quote(EXTENSIONS_DIR)}" + (
+# The environment every GPU job starts with (`{params.gpu_env}` in its shell line): torch.compile's cache
+# under <results> (the prior's compiled graphs and kernels: the first job compiles them, every later job on
+# any node that sees <results> loads them instead of compiling again, minutes per job; /tmp, torch's default,
+# is per node and often per SLURM job), gsplat's one build folder and, when jobs use GPUs, jobs_per_gpu for
+# the job's GPU placement (segmentdreamer/gpu_slots.py: each job claims a free slot, filling every GPU of the
+# host once before any GPU takes a second job).
+GPU_ENV = f"TORCHINDUCTOR_CACHE_DIR={shlex.quote(EXP.layout.cache('inductor'))} TORCH_EXTENSIONS_DIR={shlex.quote(EXTENSIONS_DIR)}" + (
     f" {JOBS_PER_GPU_ENV}={int(config['jobs_per_gpu'])}" if GPU_PER_JOB else ""
 )
 
