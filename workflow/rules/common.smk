@@ -112,8 +112,9 @@ EXTENSIONS_DIR = config.get("torch_extensions_dir") or os.path.dirname(
 # is per node and often per SLURM job), gsplat's one build folder and, when jobs use GPUs, jobs_per_gpu for
 # the job's GPU placement (segmentdreamer/gpu_slots.py: each job claims a free slot, filling every GPU of the
 # host once before any GPU takes a second job).
-GPU_ENV = f"TORCHINDUCTOR_CACHE_DIR={shlex.quote(EXP.layout.cache('inductor'))} TORCH_EXTENSIONS_DIR={shlex.quote(EXTENSIONS_DIR)}" + (
-    f" {JOBS_PER_GPU_ENV}={int(config['jobs_per_gpu'])}" if GPU_PER_JOB else ""
+GPU_ENV = (
+    f"TORCHINDUCTOR_CACHE_DIR={shlex.quote(EXP.layout.cache('inductor'))} TORCH_EXTENSIONS_DIR={shlex.quote(EXTENSIONS_DIR)}"
+    + (f" {JOBS_PER_GPU_ENV}={int(config['jobs_per_gpu'])}" if GPU_PER_JOB else "")
 )
 
 
