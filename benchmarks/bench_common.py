@@ -56,6 +56,12 @@ def median_cuda_ms(function: Callable[[], object], warmup: int, iters: int) -> f
     return statistics.median(times)
 
 
+def quartiles(times: Sequence[float]) -> tuple[float, float, float]:
+    """(first quartile, median, third quartile) of ``times``; a single time is all three."""
+    q1, median, q3 = statistics.quantiles(times, n=4) if len(times) > 1 else (times[0],) * 3
+    return q1, median, q3
+
+
 def report(setup: str, columns: Sequence[Column], rows: Sequence[dict], json_path: str | None, **extra) -> None:
     """Print ``setup`` and one line per row, and write ``{"setup", "rows", **extra}`` to ``json_path`` if given."""
     print(setup)

@@ -14,9 +14,17 @@ to K = 1 measured in the same process: same machine, same moment.
 from __future__ import annotations
 
 import argparse
-import statistics
 
-from bench_common import Column, add_training_options, batched_round_times, benchmark_config, full_size_prior, machine, report
+from bench_common import (
+    Column,
+    add_training_options,
+    batched_round_times,
+    benchmark_config,
+    full_size_prior,
+    machine,
+    quartiles,
+    report,
+)
 
 
 def main() -> None:
@@ -36,7 +44,7 @@ def main() -> None:
         times = batched_round_times(priors[kind[count]], configs, f"{args.out}/k{count}", args.first_step, args.warmup,
                                     rounds=args.iters)
         per_asset = [t / count for t in times]
-        q1, median, q3 = statistics.quantiles(per_asset, n=4) if len(per_asset) > 1 else (per_asset[0],) * 3
+        q1, median, q3 = quartiles(per_asset)
         rows.append({"assets": count, "median_ms": median, "q1_ms": q1, "q3_ms": q3, "times_ms": times})
     base = rows[0]["median_ms"]
     for row in rows:

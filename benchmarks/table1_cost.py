@@ -35,17 +35,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_common import Column, batched_round_times, benchmark_config, machine, report
+from bench_common import Column, batched_round_times, benchmark_config, machine, quartiles, report
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 # ---------------------------------------------------------------------------------------------- worker side
-def quartiles(times: list[float]) -> tuple[float, float, float]:
-    q1, median, q3 = statistics.quantiles(times, n=4) if len(times) > 1 else (times[0],) * 3
-    return q1, median, q3
-
-
 def run_worker(args: argparse.Namespace) -> None:
     """Time ``args.methods`` one after another on one prior (eager or compiled), ``args.assets`` assets of the
     method at a time; JSON to ``args.json``: per method the median (quartiles) of an iteration of all its assets."""
