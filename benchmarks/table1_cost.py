@@ -1,6 +1,7 @@
 """What Table 1 and the whole workflow cost on this GPU: today's path against the fast default, one command.
 
     python benchmarks/table1_cost.py [--methods sctd,sds,ism,cds,gcs] [--throughput 5x1,1x4] [--window 25] [--json OUT.json]
+                                     [--scratch DIR]   # a second call with the same DIR picks up where the first stopped
 
 Full-size SD 2.1-base architectures with random weights (weights do not change the cost), fp16, 4 views at
 512^2, 81,920 Gaussians, the trainer's full step (``benchmark_config``). Three measurements, each in fresh
@@ -28,6 +29,7 @@ import argparse
 import collections
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -113,10 +115,20 @@ def finish(processes: list[subprocess.Popen]) -> None:
             raise SystemExit(f"a worker failed (exit {process.returncode}): {process.args}")
 
 
+def measured(outs: list[Path]) -> bool:
+    """True when an earlier run with the same ``--scratch`` already wrote every one of ``outs`` (a worker writes
+    its JSON only when it has finished), so that measurement is reused instead of run again."""
+    if all(out.exists() for out in outs):
+        print(f"reusing {', '.join(out.name for out in outs)} from {outs[0].parent}", flush=True)
+        return True
+    return False
+
+
 def single_asset(path: str, methods: list[str], args, scratch: Path) -> dict:
     out = scratch / f"single-{path}.json"
-    finish([start_worker(path, ",".join(methods), out, scratch,
-                         ["--iters", str(args.iters), "--warmup", str(args.warmup)])])
+    if not measured([out]):
+        finish([start_worker(path, ",".join(methods), out, scratch,
+                             ["--iters", str(args.iters), "--warmup", str(args.warmup)])])
     return json.loads(out.read_text())
 
 
@@ -131,18 +143,21 @@ def throughput(methods: list[str], jobs: int, assets: int, args, scratch: Path) 
     """
     if jobs == 1:
         out = scratch / f"throughput-1x{assets}.json"
-        finish([start_worker("fast", ",".join(methods), out, scratch,
-                             ["--iters", str(args.iters), "--warmup", str(args.warmup), "--assets", str(assets)])])
+        if not measured([out]):
+            finish([start_worker("fast", ",".join(methods), out, scratch,
+                                 ["--iters", str(args.iters), "--warmup", str(args.warmup), "--assets", str(assets)])])
         return {method: row["median_ms"] / assets for method, row in json.loads(out.read_text()).items()}
     shared = collections.defaultdict(list)
     for group in range(-(-len(methods) // jobs)):
         barrier = scratch / f"barrier-{jobs}x{assets}-{group}"
         assignment = [methods[(group * jobs + k) % len(methods)] for k in range(jobs)]
         outs = [scratch / f"throughput-{jobs}x{assets}-{group}-{k}.json" for k in range(jobs)]
-        finish([start_worker("fast", method, out, scratch, ["--warmup", str(args.warmup), "--window", str(args.window),
-                                                              "--barrier", str(barrier), "--barrier-count", str(jobs),
-                                                              "--assets", str(assets)])
-                for method, out in zip(assignment, outs)])
+        if not measured(outs):
+            shutil.rmtree(barrier, ignore_errors=True)  # a group killed before finishing left its workers' pids there
+            finish([start_worker("fast", method, out, scratch, ["--warmup", str(args.warmup), "--window", str(args.window),
+                                                                  "--barrier", str(barrier), "--barrier-count", str(jobs),
+                                                                  "--assets", str(assets)])
+                    for method, out in zip(assignment, outs)])
         for method, out in zip(assignment, outs):
             shared[method].append(json.loads(out.read_text())[method]["median_ms"])
     return {method: statistics.mean(times) / (jobs * assets) for method, times in shared.items()}
@@ -188,7 +203,8 @@ def drive(args: argparse.Namespace) -> None:
     settings = parse_settings(args.throughput)
     table1, everything = planned_runs(ROOT / "config.yaml")
     tokens = sorted({token for token, _ in everything} | set(methods))
-    scratch = Path(tempfile.mkdtemp(prefix="table1-cost-"))
+    scratch = Path(args.scratch) if args.scratch else Path(tempfile.mkdtemp(prefix="table1-cost-"))
+    scratch.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     today = single_asset("today", tokens, args, scratch)
     print("today:", {token: round(row["median_ms"], 1) for token, row in today.items()}, flush=True)
@@ -241,7 +257,9 @@ def main() -> None:
     # worker mode (started by the driver)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--path", choices=("today", "fast"), default="fast", help=argparse.SUPPRESS)
-    parser.add_argument("--scratch", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--scratch", default=None,
+                        help="folder of the workers' outputs (default: a new temporary folder); a rerun with the same folder "
+                             "reuses the measurements already in it, e.g. to finish on the same machine in a second call")
     parser.add_argument("--barrier", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--barrier-count", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--assets", type=int, default=1, help=argparse.SUPPRESS)
