@@ -136,7 +136,7 @@ def _export_mesh(args: argparse.Namespace) -> int:
         return 2
     try:
         settings = MeshSettings(resolution=args.resolution, level=args.level, keep_largest=not args.all_components,
-                                y_up=not args.z_up)
+                                y_up=not args.z_up, faint_fraction=args.faint_fraction)
         summary = export_mesh(args.ply, args.out, settings)
     except ValueError as error:
         log.error("%s", error)
@@ -144,6 +144,10 @@ def _export_mesh(args: argparse.Namespace) -> int:
     except EmptyMeshError as error:
         log.error("%s: %s", args.ply, error)
         return 3
+    if summary["level"] != settings.level:
+        log.warning("%s: a faint scene: the density peaks at %.3g, below --level %g; the surface is taken at %.3g "
+                    "(--faint-fraction %g of the peak)", args.ply, summary["peak_density"], settings.level, summary["level"],
+                    settings.faint_fraction)
     log.info("%d vertices, %d faces (watertight: %s, extent %s) -> %s", summary["vertices"], summary["faces"],
              summary["watertight"], " x ".join(f"{v:.3f}" for v in summary["extent"]), args.out)
     return 0
@@ -376,7 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
     mesh.add_argument("--ply", required=True, help="trained Gaussians (.ply)")
     mesh.add_argument("--out", required=True, help="mesh file: .glb, .obj or .ply (by suffix)")
     mesh.add_argument("--resolution", type=int, default=192, help="grid cells per side (16-1024)")
-    mesh.add_argument("--level", type=float, default=1.0, help="surface density, in units of one opaque Gaussian's peak")
+    mesh.add_argument("--level", type=float, default=1.0,
+                      help="surface density, in units of one opaque Gaussian's peak")
+    mesh.add_argument("--faint-fraction", type=float, default=0.25,
+                      help="where the density never reaches --level, take the surface at this fraction of its peak "
+                           "(default 0.25); 0: fail instead")
     mesh.add_argument("--all-components", action="store_true", help="keep floaters and inner walls (default: the largest piece)")
     mesh.add_argument("--z-up", action="store_true", help="keep our +z up (default: glTF's +y up)")
     mesh.set_defaults(run=_export_mesh)

@@ -72,9 +72,28 @@ def test_a_shell_gives_its_outer_wall_only_and_a_floater_is_dropped():
     assert kept.is_watertight and np.percentile(radii(kept), 1) > RADIUS - 0.005 and radii(kept).max() < 0.7
 
 
+def test_a_faint_ball_gives_its_surface_at_a_quarter_of_its_peak_density_or_fails_when_asked_to():
+    """Nearly transparent Gaussians never reach the level: the mesh is the level set at faint_fraction x the peak
+    (recorded), at the ball's radius; with faint_fraction 0 the scene has no surface."""
+    params = ball()
+    params["opacities"].data.fill_(-3.0)  # logit: opacity 0.047, the ball's density peaks far below 1.0
+    sigma = float(params["scales"].exp().mean())
+    mesh = extract_mesh(params, MeshSettings(resolution=64))
+    assert 0.0 < mesh.metadata["level"] < 1.0
+    assert mesh.metadata["level"] == pytest.approx(0.25 * mesh.metadata["peak_density"])
+    r = radii(mesh)
+    assert mesh.is_watertight and RADIUS < r.mean() < RADIUS + 2.5 * sigma and r.std() < 0.02, (r.mean(), r.std(), sigma)
+    opaque = extract_mesh(ball(), MeshSettings(resolution=64))
+    assert opaque.metadata["level"] == 1.0 and opaque.metadata["peak_density"] > 1.0
+    with pytest.raises(EmptyMeshError, match="lower --level"):
+        extract_mesh(params, MeshSettings(resolution=64, faint_fraction=0.0))
+
+
 def test_no_surface_and_bad_settings_fail_with_a_clear_message():
     with pytest.raises(EmptyMeshError, match="lower --level"):
-        extract_mesh(ball(count=200), MeshSettings(resolution=32, level=50.0))
+        extract_mesh(ball(count=200), MeshSettings(resolution=32, level=50.0, faint_fraction=0.0))
+    with pytest.raises(ValueError, match="faint_fraction"):
+        MeshSettings(faint_fraction=1.0)
     with pytest.raises(ValueError, match="resolution"):
         MeshSettings(resolution=4)
 
@@ -104,6 +123,17 @@ def test_the_cli_writes_a_glb_and_an_obj_that_trimesh_reads_back(tmp_path):
         loaded = trimesh.load(out, force="mesh")
         assert len(loaded.faces) > 1000 and abs(float(np.linalg.norm(loaded.vertices, axis=1).mean()) - 0.52) < 0.03
     assert main(["export-mesh", "--ply", str(tmp_path / "g.ply"), "--out", str(tmp_path / "m.stl")]) == 2
+
+
+def test_the_cli_meshes_a_faint_scene_saying_at_which_level_or_fails_with_faint_fraction_0(tmp_path, caplog):
+    faint = ball(count=6000)
+    faint["opacities"].data.fill_(-3.0)
+    save_ply(faint, tmp_path / "faint.ply")
+    command = ["export-mesh", "--ply", str(tmp_path / "faint.ply"), "--resolution", "48"]
+    assert main([*command, "--out", str(tmp_path / "strict.glb"), "--faint-fraction", "0"]) == 3
+    assert not (tmp_path / "strict.glb").exists() and "below the surface level 1" in caplog.text
+    assert main([*command, "--out", str(tmp_path / "faint.glb")]) == 0
+    assert (tmp_path / "faint.glb").is_file() and "a faint scene" in caplog.text and "--faint-fraction 0.25" in caplog.text
 
 
 def test_benchmark_normals_of_a_ball_point_out_of_it_in_world_space():

@@ -7,7 +7,9 @@ the grid cells within 3 standard deviations of its largest axis. The surface is 
 cubes; each vertex takes the density-weighted mean colour of the Gaussians there (a second grid of
 d-weighted colours, read trilinearly). By default cavities (cells below the level that the outside cannot
 reach, e.g. inside a closed shell of Gaussians) are filled first, so a shell gives its outer wall only, and
-only the largest connected piece is kept, which drops floaters.
+only the largest connected piece is kept, which drops floaters. A faint scene whose density never reaches the
+level (a diffuse or half-transparent result) is not an error by default: its surface is taken at
+``faint_fraction`` of the density's peak instead, and the level used is returned and logged.
 
 Axes: our scenes are +z up (docs/method.md, "Cameras"); glTF and most tools are +y up, so the mesh is written
 with (x, y, z) -> (x, z, -y) unless ``y_up`` is off.
@@ -42,6 +44,10 @@ class MeshSettings:
         keep_largest: keep only the largest connected component.
         min_opacity: Gaussians below it are ignored (nearly transparent ones carry no surface).
         y_up: rotate +z up (ours) to +y up (glTF's).
+        faint_fraction: where the density peaks below ``level``, the surface is the level set at this fraction
+            of the peak instead (the shape of a faint scene); 0 makes such a scene an ``EmptyMeshError``. A dense
+            scene's level 1.0 lies near a tenth of its peak; a faint scene's peak is a noisy maximum of its interior,
+            and a quarter of it is the boundary (tests/test_export.py: a ball's radius within one cell).
     """
 
     resolution: int = 192
@@ -51,12 +57,15 @@ class MeshSettings:
     keep_largest: bool = True
     min_opacity: float = 0.01
     y_up: bool = True
+    faint_fraction: float = 0.25
 
     def __post_init__(self) -> None:
         if not 16 <= self.resolution <= 1024:
             raise ValueError(f"mesh resolution must be in [16, 1024], got {self.resolution}")
         if not self.level > 0:
             raise ValueError(f"mesh level must be > 0, got {self.level}")
+        if not 0.0 <= self.faint_fraction < 1.0:
+            raise ValueError(f"mesh faint_fraction must be in [0, 1), got {self.faint_fraction}")
 
 
 class EmptyMeshError(RuntimeError):
@@ -118,8 +127,19 @@ def cavities(solid: np.ndarray, pore: int = 2) -> np.ndarray:
     return binary_dilation(inside, iterations=pore) & ~solid
 
 
+def surface_level(peak: float, settings: MeshSettings) -> float:
+    """The density at which the surface is extracted: ``settings.level``, or for a faint scene (``peak`` at or
+    below it) ``faint_fraction`` of the peak; raises ``EmptyMeshError`` where there is none."""
+    if peak > settings.level:
+        return settings.level
+    if settings.faint_fraction > 0.0 and peak > 0.0:
+        return settings.faint_fraction * peak
+    raise EmptyMeshError(f"the density peaks at {peak:.3g}, below the surface level {settings.level}; lower --level")
+
+
 def extract_mesh(params: torch.nn.ParameterDict, settings: MeshSettings = MeshSettings()):
-    """The surface of the Gaussians as a ``trimesh.Trimesh`` with per-vertex RGBA colours (uint8)."""
+    """The surface of the Gaussians as a ``trimesh.Trimesh`` with per-vertex RGBA colours (uint8); the density of
+    the level set used is ``mesh.metadata["level"]`` (``settings.level`` unless the scene is faint)."""
     import trimesh
     from scipy.ndimage import map_coordinates
     from skimage.measure import marching_cubes
@@ -133,14 +153,13 @@ def extract_mesh(params: torch.nn.ParameterDict, settings: MeshSettings = MeshSe
         corner, side = bounding_cube(gaussians["means"], gaussians["scales"], settings.padding)
         density, colour_sum = density_grids(gaussians, corner, side, settings.resolution)
     field = density.numpy()
-    if field.max() <= settings.level:
-        raise EmptyMeshError(f"the density peaks at {field.max():.3g}, below the surface level {settings.level}; lower --level")
+    level = surface_level(float(field.max()), settings)
     cell = side / settings.resolution
     if settings.fill_cavities:
-        field = np.where(cavities(field > settings.level), 2.0 * settings.level, field)
+        field = np.where(cavities(field > level), 2.0 * level, field)
     # pad with empty cells so that surfaces touching the grid's border still close
     field = np.pad(field, 1)
-    vertices, faces, _, _ = marching_cubes(field, level=settings.level)
+    vertices, faces, _, _ = marching_cubes(field, level=level)
     grid_coordinates = vertices - 1.0  # back to unpadded cell indices (cell centres at integers)
     mean_colour = (colour_sum / density.clamp_min(1e-8)[..., None]).numpy()
     colours = np.stack([map_coordinates(mean_colour[..., c], grid_coordinates.T, order=1, mode="nearest") for c in range(3)], axis=1)
@@ -154,6 +173,8 @@ def extract_mesh(params: torch.nn.ParameterDict, settings: MeshSettings = MeshSe
             mesh = max(pieces, key=lambda piece: piece.area)
     if settings.y_up:
         mesh.apply_transform(trimesh.transformations.rotation_matrix(-math.pi / 2.0, [1.0, 0.0, 0.0]))
+    mesh.metadata["level"] = level
+    mesh.metadata["peak_density"] = float(density.max())
     return mesh
 
 
@@ -168,4 +189,5 @@ def export_mesh(ply: str | Path, out: str | Path, settings: MeshSettings = MeshS
     with atomic_target(out) as temporary:
         mesh.export(str(temporary), file_type=out.suffix.lower().lstrip("."))
     return {"vertices": int(len(mesh.vertices)), "faces": int(len(mesh.faces)), "watertight": bool(mesh.is_watertight),
-            "extent": [float(v) for v in mesh.extents]}
+            "extent": [float(v) for v in mesh.extents], "level": mesh.metadata["level"],
+            "peak_density": mesh.metadata["peak_density"]}

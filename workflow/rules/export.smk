@@ -18,9 +18,10 @@ rule export_mesh:
     params:
         resolution=config["export"]["mesh_resolution"],
         level=config["export"]["mesh_level"],
+        faint=config["export"]["mesh_faint_fraction"],
     shell:
         "OMP_NUM_THREADS={threads} segmentdreamer export-mesh --ply {input.ply:q} --out {output.mesh:q}"
-        " --resolution {params.resolution} --level {params.level} > {log:q} 2>&1"
+        " --resolution {params.resolution} --level {params.level} --faint-fraction {params.faint} > {log:q} 2>&1"
         " && segmentdreamer export-splat --ply {input.ply:q} --out {output.splat:q} >> {log:q} 2>&1"
 
 
