@@ -1,4 +1,5 @@
-"""Independent references for the loss tests: a toy analytic noise predictor and hand-written formulas.
+"""Independent references: for the loss tests a toy analytic noise predictor and hand-written formulas; for
+the renderer a dense compositor (every pixel against every Gaussian, no tiles).
 
 Nothing here imports the package's solver: the schedule is rebuilt from SD 2.1-base's betas, and the
 DDIM step is written out, so a test that compares a loss with these formulas can fail.
@@ -93,3 +94,25 @@ def cfg(toy: ToyPrior, x: Tensor, t, cond, g: float) -> Tensor:
 
 def empty_eps(toy: ToyPrior, x: Tensor, t: int, cond) -> Tensor:
     return toy.eps(x, [t] * x.shape[0], cond.empty)
+
+
+def composite_dense(means2d: Tensor, conics: Tensor, opacities: Tensor, features: Tensor, depths: Tensor, visible: Tensor,
+                    width: int, height: int) -> tuple[Tensor, Tensor]:
+    """3DGS front-to-back compositing written out densely: every pixel centre [H*W] against every visible
+    Gaussian [N] in depth order; alpha = min(o exp(-sigma), 0.999), skipped under 1/255 or for sigma < 0,
+    stopping before the transmittance would fall to 1e-4. Returns features [H, W, C], transmittance [H, W].
+    (A tile-based compositor must agree: beyond its bound, ceil(3.33 sigma_axis), alpha < 1/255 anyway.)"""
+    order = torch.argsort(depths)
+    order = order[visible[order]]
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=means2d.dtype), torch.arange(width, dtype=means2d.dtype), indexing="ij")
+    dx = xs.reshape(-1, 1) + 0.5 - means2d[order, 0]
+    dy = ys.reshape(-1, 1) + 0.5 - means2d[order, 1]
+    a, b, c = conics[order].unbind(-1)
+    sigma = 0.5 * (a * dx**2 + c * dy**2) + b * dx * dy
+    alpha = torch.clamp_max(opacities[order] * torch.exp(-sigma), 0.999)
+    alpha = torch.where((sigma >= 0) & (alpha >= 1.0 / 255.0), alpha, torch.zeros_like(alpha))
+    transmittance_after = torch.cumprod(1.0 - alpha, dim=1)
+    transmittance_before = torch.cat([torch.ones_like(alpha[:, :1]), transmittance_after[:, :-1]], dim=1)
+    weights = alpha * transmittance_before * (transmittance_after > 1e-4)
+    image = (weights @ features[order]).reshape(height, width, -1)
+    return image, (1.0 - weights.sum(1)).reshape(height, width)

@@ -8,6 +8,8 @@ import torch
 from segmentdreamer.scene.cameras import evaluation_ring, intrinsics, look_at_c2w
 from segmentdreamer.scene.render import _composite_torch, normalized_disparity, project, render
 
+from .reference import composite_dense
+
 W = H = 32
 
 
@@ -60,6 +62,50 @@ def test_compositing_stops_before_transmittance_reaches_1e_4():
                                             torch.tensor([1.0, 2.0, 3.0], dtype=d), torch.full((3, 2), 3.0, dtype=d), 8, 8)
     torch.testing.assert_close(image[4, 4], torch.tensor([0.995, 0.0], dtype=d))
     assert transmittance[4, 4].item() == pytest.approx(0.005)
+
+
+def random_scene(count: int, spread: float, seed: int = 0, d=torch.float64) -> dict:
+    gen = torch.Generator().manual_seed(seed)
+    return dict(means=(torch.rand(count, 3, generator=gen, dtype=d) - 0.5) * spread,
+                quats=torch.nn.functional.normalize(torch.randn(count, 4, generator=gen, dtype=d), dim=-1),
+                scales=0.01 + 0.05 * torch.rand(count, 3, generator=gen, dtype=d),
+                opacities=0.05 + 0.9 * torch.rand(count, generator=gen, dtype=d), colors=torch.rand(count, 3, generator=gen, dtype=d))
+
+
+def test_tiled_compositing_equals_the_dense_reference_with_its_gradients():
+    """300 overlapping Gaussians (some partly off-screen, some culled), a 37 x 29 image (not a multiple of the
+    tile): the tiled compositor gives every pixel and every gradient of the dense one."""
+    width, height = 37, 29
+    viewmats, Ks = camera_at(1.6)
+    Ks[0, 0, 2], Ks[0, 1, 2] = width / 2, height / 2
+    scene = random_scene(300, spread=1.4)
+    # the nearest Gaussian, large and faint, lies over every tile
+    scene["means"][0], scene["scales"][0], scene["opacities"][0] = torch.tensor([0.0, -0.9, 0.0]), 0.3, 0.3
+    means2d, conics, depths, radii, radius_xy = project(scene["means"], scene["quats"], scene["scales"], viewmats[0], Ks[0], width, height)
+    features = torch.cat([scene["colors"], depths[:, None]], dim=-1)
+    inputs = [x.detach().clone().requires_grad_() for x in (means2d, conics, scene["opacities"], features)]
+    weights = torch.rand(height, width, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    results = []
+    for composite in (lambda m, c, o, f: _composite_torch(m, c, o, f, depths, radius_xy, width, height),
+                      lambda m, c, o, f: composite_dense(m, c, o, f, depths, radii > 0, width, height)):
+        image, transmittance = composite(*inputs)
+        gradients = torch.autograd.grad((image * weights[..., :4]).sum() + (transmittance * weights[..., 4]).sum(), inputs)
+        results.append((image, transmittance, gradients))
+    (image, transmittance, gradients), (image_ref, transmittance_ref, gradients_ref) = results
+    assert 0.2 < (transmittance_ref < 0.5).double().mean() < 0.99 and (radii == 0).sum() > 10  # dense, and some culled
+    torch.testing.assert_close(image, image_ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(transmittance, transmittance_ref, rtol=0, atol=1e-12)
+    for gradient, reference in zip(gradients, gradients_ref):
+        torch.testing.assert_close(gradient, reference, rtol=1e-10, atol=1e-10)
+
+
+def test_an_empty_scene_renders_the_background():
+    viewmats, Ks = camera_at(3.0)
+    empty = {key: value[:0] for key, value in one_gaussian().items()}
+    background = torch.tensor([[0.1, 0.3, 0.5]], dtype=torch.float64)
+    out = render(**empty, viewmats=viewmats, Ks=Ks, width=W, height=H, backgrounds=background, backend="torch")
+    torch.testing.assert_close(out.rgb[0], background[0, :, None, None].expand(3, H, W))
+    assert (out.alpha == 0).all()
 
 
 def test_gradcheck_on_a_tiny_scene():
