@@ -90,6 +90,36 @@ def test_the_linear_latent_map_loses_nothing():
     torch.testing.assert_close(latent_map.decode(latent_map.encode(images)), images, rtol=0, atol=1e-5)
 
 
+def test_known_answer_psnr_and_ssim_equal_torchmetrics():
+    """The scores' PSNR and SSIM are torchmetrics' per view, on a learned-like scene against the truth and on an
+    identical pair."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+    from segmentdreamer.evaluate.known_answer import psnr_per_view, ring_renders, ssim_per_view
+
+    truth, _ = ring_renders(build_scene("totem"), views=4, resolution=32)
+    shifted = build_scene("totem", points_per_part=120)
+    shifted["means"].data += 0.03
+    learned, _ = ring_renders(shifted, views=4, resolution=32)
+    ssim = ssim_per_view(learned, truth)
+    assert 0.3 < float(ssim.min()) and float(ssim.max()) < 0.99  # neither equal nor unrelated: the test can tell
+    torch.testing.assert_close(ssim, structural_similarity_index_measure(learned.double(), truth.double(), data_range=1.0,
+                                                                         reduction="none"), rtol=0, atol=1e-6)
+    torch.testing.assert_close(psnr_per_view(learned, truth), peak_signal_noise_ratio(
+        learned.double(), truth.double(), data_range=1.0, reduction="none", dim=(1, 2, 3)), rtol=0, atol=1e-5)  # agrees to ~1e-6 dB
+    torch.testing.assert_close(ssim_per_view(truth, truth), torch.ones(4, dtype=torch.float64))
+
+
+def test_the_learning_curve_renders_the_ground_truth_once_and_scores_as_compare_does():
+    prior = TargetScenePrior([build_scene("totem")])
+    learned = build_scene("totem", points_per_part=80)
+    first = prior.progress(learned, views=6, resolution=32)
+    assert list(prior._truth_rings) == [(6, 32)]
+    assert prior.progress(learned, views=6, resolution=32) == first
+    expected = compare(learned, prior.ground_truth, views=6, resolution=32)
+    assert first == {key: expected[key] for key in ("psnr", "ssim", "iou")}
+
+
 def test_the_ground_truth_is_asymmetric():
     """Front, back, left, right, top and bottom of the totem look different (no orientation error can hide)."""
     from segmentdreamer.evaluate.known_answer import ring_renders

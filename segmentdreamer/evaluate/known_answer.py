@@ -1,16 +1,20 @@
 """Known-answer metrics: a learned scene against the ground truth, over the evaluation ring.
 
-PSNR and SSIM (torchmetrics) of the RGB renders on a white background, and the silhouette IoU of the
-alpha masks (alpha > 0.5), per view and their means. Both scenes are rendered with the same cameras.
+PSNR and SSIM of the RGB renders on a white background, and the silhouette IoU of the alpha masks
+(alpha > 0.5), per view and their means. Both scenes are rendered with the same cameras. SSIM is Wang et
+al.'s with torchmetrics' defaults (11-tap Gaussian window, sigma 1.5, K1 = 0.01, K2 = 0.03, borders
+reflected), written out here because importing torchmetrics alone takes ~6 s on a 2-core CPU: most of a
+short known-answer run's learning-curve cost and of each scoring job. tests/test_known_answer.py checks
+both metrics equal torchmetrics' per view.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
-from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from ..scene.cameras import evaluation_ring
 from ..scene.gaussians import activate
@@ -37,11 +41,39 @@ def compare(learned: torch.nn.ParameterDict, truth: torch.nn.ParameterDict, view
     return compare_renders(*ring_renders(learned, views, resolution), *ring_renders(truth, views, resolution))
 
 
+def ssim_per_view(rgb: Tensor, gt_rgb: Tensor, sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03) -> Tensor:
+    """SSIM of each view [V] of images [V, C, H, W] in [0, 1]: the mean over channels and pixels of
+    (2 mu_x mu_y + c1)(2 s_xy + c2) / ((mu_x^2 + mu_y^2 + c1)(s_x^2 + s_y^2 + c2)), local moments under a Gaussian
+    window (11 taps at sigma 1.5) over the images reflected at their borders, c_i = k_i^2."""
+    x, y = rgb.double(), gt_rgb.double()
+    radius = int(3.5 * sigma + 0.5)
+    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=torch.float64, device=x.device) / sigma) ** 2)
+    taps = taps / taps.sum()
+    channels = x.shape[1]
+    window = (taps[:, None] * taps[None, :]).expand(channels, 1, -1, -1)
+
+    def local_mean(image: Tensor) -> Tensor:
+        return torch.nn.functional.conv2d(torch.nn.functional.pad(image, (radius,) * 4, mode="reflect"), window, groups=channels)
+
+    mu_x, mu_y = local_mean(x), local_mean(y)
+    var_x = (local_mean(x * x) - mu_x**2).clamp_min(0.0)
+    var_y = (local_mean(y * y) - mu_y**2).clamp_min(0.0)
+    covariance = local_mean(x * y) - mu_x * mu_y
+    c1, c2 = k1**2, k2**2
+    index = (2 * mu_x * mu_y + c1) * (2 * covariance + c2) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return index.flatten(1).mean(1)
+
+
+def psnr_per_view(rgb: Tensor, gt_rgb: Tensor) -> Tensor:
+    """PSNR in dB of each view [V] of images [V, 3, H, W] in [0, 1]: -10 log10(mean squared error)."""
+    mse = (rgb.double() - gt_rgb.double()).pow(2).flatten(1).mean(1)
+    return -10.0 * torch.log10(mse.clamp_min(np.finfo(np.float64).tiny))
+
+
 def compare_renders(rgb: Tensor, alpha: Tensor, gt_rgb: Tensor, gt_alpha: Tensor) -> dict:
     """The metrics of :func:`compare` from ring renders (rgb [V, 3, H, W], alpha [V, 1, H, W], and the truth's)."""
     views, resolution = rgb.shape[0], rgb.shape[-1]
-    psnr = peak_signal_noise_ratio(rgb, gt_rgb, data_range=1.0, reduction="none", dim=(1, 2, 3))
-    ssim = structural_similarity_index_measure(rgb, gt_rgb, data_range=1.0, reduction="none")
+    psnr, ssim = psnr_per_view(rgb, gt_rgb), ssim_per_view(rgb, gt_rgb)
     mask, gt_mask = alpha > 0.5, gt_alpha > 0.5
     iou = (mask & gt_mask).flatten(1).sum(1) / (mask | gt_mask).flatten(1).sum(1).clamp_min(1)
     return {"psnr": float(psnr.mean()), "ssim": float(ssim.mean()), "iou": float(iou.float().mean()), "views": views,

@@ -76,6 +76,8 @@ class TargetScenePrior:
         self.targets: list[Tensor] | None = None
         self.unconditional_std = unconditional_std
         """sigma of the unconditional Gaussian N(z*, sigma^2 I) of a one-scene prior (0: the degenerate point mass)."""
+        self._truth_rings: dict[tuple[int, int], tuple[Tensor, Tensor]] = {}
+        """(views, resolution) -> the ground truth's ring renders (rgb, alpha), for ``progress``."""
 
     @classmethod
     def from_spec(cls, spec: str, device: str | torch.device = "cpu") -> TargetScenePrior:
@@ -106,10 +108,13 @@ class TargetScenePrior:
         return batch.flip(-1) if views.flip else batch
 
     def progress(self, params: torch.nn.ParameterDict, views: int = 12, resolution: int = 64) -> dict[str, float]:
-        """PSNR / SSIM / IoU of ``params`` against the ground truth on a coarse ring (the learning curve)."""
-        from ..evaluate.known_answer import compare
+        """PSNR / SSIM / IoU of ``params`` against the ground truth on a coarse ring (the learning curve); the
+        ground truth's ring renders are made once."""
+        from ..evaluate.known_answer import compare_renders, ring_renders
 
-        metrics = compare(params, self.ground_truth, views=views, resolution=resolution)
+        if (views, resolution) not in self._truth_rings:
+            self._truth_rings[views, resolution] = ring_renders(self.ground_truth, views, resolution)
+        metrics = compare_renders(*ring_renders(params, views, resolution), *self._truth_rings[views, resolution])
         return {key: metrics[key] for key in ("psnr", "ssim", "iou")}
 
     # -- the DiffusionPrior interface -----------------------------------------------------------------
