@@ -101,7 +101,7 @@ def cpu_only_profile(folder: Path) -> Path:
     """profiles/slurm with this machine's overrides: no account, the cpu partition, no GPUs."""
     profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
     profile.update({"jobs": 2, "slurm-no-account": True, "slurm-status-command": "squeue", "latency-wait": 10, "retries": 0,
-                    "slurm-init-seconds-before-status-checks": 1, "slurm-logdir": str(folder / "slurm-logs"),
+                    "slurm-init-seconds-before-status-checks": 1, "seconds-between-status-checks": 2, "slurm-logdir": str(folder / "slurm-logs"),
                     "slurm-keep-successful-logs": True})
     profile["default-resources"] = {"slurm_partition": "cpu", "runtime": 30, "mem_mb": 1000, "cpus_per_task": 1}
     profile["set-resources"] = {rule: {"gpu": 0, "slurm_partition": "cpu", "mem_mb": 1000, "cpus_per_task": 1}
@@ -122,7 +122,7 @@ def test_smoke_table1_runs_through_sbatch(slurm, tmp_path):
     target = results / "table1" / "one.csv"  # only the new set's Table 1 (the smoke set stays in the config)
     run = subprocess.run([str(BIN / "snakemake"), str(target), "--workflow-profile", str(cpu_only_profile(folder)),
                           "--configfile", "workflow/smoke.yaml", "--config", f'pathvars={{"results": "{results}"}}',
-                          f'prompt_sets={{"one": "{prompts}"}}', 'table1={"variants": ["sctd", "gcs"]}'], cwd=ROOT, env=env, capture_output=True, text=True,
+                          f'prompt_sets={{"one": "{prompts}"}}', 'table1={"variants": ["sctd"]}'], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=1500)
     wall = time.perf_counter() - start
     output = run.stdout + run.stderr
@@ -131,7 +131,7 @@ def test_smoke_table1_runs_through_sbatch(slurm, tmp_path):
     local = {"table1_manifest", "run_config"}  # localrules: they write small JSON/YAML files on the submit host
     jobs = [line for line in output.splitlines() if line.startswith(("rule ", "localrule "))]
     remote = [line for line in jobs if line.split()[1].rstrip(":") not in local]
-    assert len(submissions) == len(remote) >= 14, (submissions, remote)  # every non-local job went through sbatch
+    assert len(submissions) == len(remote) >= 10, (submissions, remote)  # every non-local job went through sbatch
     assert len(set(submissions.values())) == len(submissions)  # each with its own SLURM job id
     for suffix in ("csv", "md", "tex"):
         assert (results / "table1" / f"one.{suffix}").stat().st_size > 0
