@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -67,7 +66,7 @@ def ssim_per_view(rgb: Tensor, gt_rgb: Tensor, sigma: float = 1.5, k1: float = 0
 def psnr_per_view(rgb: Tensor, gt_rgb: Tensor) -> Tensor:
     """PSNR in dB of each view [V] of images [V, 3, H, W] in [0, 1]: -10 log10(mean squared error)."""
     mse = (rgb.double() - gt_rgb.double()).pow(2).flatten(1).mean(1)
-    return -10.0 * torch.log10(mse.clamp_min(np.finfo(np.float64).tiny))
+    return -10.0 * torch.log10(mse.clamp_min(torch.finfo(torch.float64).tiny))
 
 
 def compare_renders(rgb: Tensor, alpha: Tensor, gt_rgb: Tensor, gt_alpha: Tensor) -> dict:
