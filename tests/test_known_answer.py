@@ -101,13 +101,15 @@ def test_known_answer_psnr_and_ssim_equal_torchmetrics():
     shifted = build_scene("totem", points_per_part=120)
     shifted["means"].data += 0.03
     learned, _ = ring_renders(shifted, views=4, resolution=32)
-    ssim = ssim_per_view(learned, truth)
+    ssim = ssim_per_view(learned.double(), truth.double())
     assert 0.3 < float(ssim.min()) and float(ssim.max()) < 0.99  # neither equal nor unrelated: the test can tell
     torch.testing.assert_close(ssim, structural_similarity_index_measure(learned.double(), truth.double(), data_range=1.0,
-                                                                         reduction="none"), rtol=0, atol=1e-6)
+                                                                         reduction="none"), rtol=0, atol=1e-10)
+    torch.testing.assert_close(ssim_per_view(learned, truth).double(), structural_similarity_index_measure(  # as scored
+        learned, truth, data_range=1.0, reduction="none").double(), rtol=0, atol=1e-5)
     torch.testing.assert_close(psnr_per_view(learned, truth), peak_signal_noise_ratio(
         learned.double(), truth.double(), data_range=1.0, reduction="none", dim=(1, 2, 3)), rtol=0, atol=1e-5)  # agrees to ~1e-6 dB
-    torch.testing.assert_close(ssim_per_view(truth, truth), torch.ones(4, dtype=torch.float64))
+    torch.testing.assert_close(ssim_per_view(truth, truth), torch.ones(4))
 
 
 def test_the_learning_curve_renders_the_ground_truth_once_and_scores_as_compare_does():

@@ -43,23 +43,19 @@ def compare(learned: torch.nn.ParameterDict, truth: torch.nn.ParameterDict, view
 def ssim_per_view(rgb: Tensor, gt_rgb: Tensor, sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03) -> Tensor:
     """SSIM of each view [V] of images [V, C, H, W] in [0, 1]: the mean over channels and pixels of
     (2 mu_x mu_y + c1)(2 s_xy + c2) / ((mu_x^2 + mu_y^2 + c1)(s_x^2 + s_y^2 + c2)), local moments under a Gaussian
-    window (11 taps at sigma 1.5) over the images reflected at their borders, c_i = k_i^2."""
-    x, y = rgb.double(), gt_rgb.double()
+    window (11 x 11 taps at sigma 1.5) over the images reflected at their borders,
+    c_i = k_i^2; computed in the images' dtype."""
+    x, y = rgb, gt_rgb.to(rgb.dtype)
     radius = int(3.5 * sigma + 0.5)
-    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=torch.float64, device=x.device) / sigma) ** 2)
-    taps = taps / taps.sum()
+    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=torch.float64) / sigma) ** 2)
+    taps = (taps / taps.sum()).to(device=x.device, dtype=x.dtype)
     channels = x.shape[1]
     window = (taps[:, None] * taps[None, :]).expand(channels, 1, -1, -1)
-
-    def local_mean(image: Tensor) -> Tensor:
-        return torch.nn.functional.conv2d(torch.nn.functional.pad(image, (radius,) * 4, mode="reflect"), window, groups=channels)
-
-    mu_x, mu_y = local_mean(x), local_mean(y)
-    var_x = (local_mean(x * x) - mu_x**2).clamp_min(0.0)
-    var_y = (local_mean(y * y) - mu_y**2).clamp_min(0.0)
-    covariance = local_mean(x * y) - mu_x * mu_y
+    moments = torch.nn.functional.pad(torch.cat([x, y, x * x, y * y, x * y]), (radius,) * 4, mode="reflect")
+    mu_x, mu_y, xx, yy, xy = torch.nn.functional.conv2d(moments, window, groups=channels).split(x.shape[0])
+    var_x, var_y = (xx - mu_x**2).clamp_min(0.0), (yy - mu_y**2).clamp_min(0.0)
     c1, c2 = k1**2, k2**2
-    index = (2 * mu_x * mu_y + c1) * (2 * covariance + c2) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    index = (2 * mu_x * mu_y + c1) * (2 * (xy - mu_x * mu_y) + c2) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
     return index.flatten(1).mean(1)
 
 
