@@ -153,7 +153,8 @@ def extract_mesh(params: torch.nn.ParameterDict, settings: MeshSettings = MeshSe
         corner, side = bounding_cube(gaussians["means"], gaussians["scales"], settings.padding)
         density, colour_sum = density_grids(gaussians, corner, side, settings.resolution)
     field = density.numpy()
-    level = surface_level(float(field.max()), settings)
+    peak = float(field.max())
+    level = surface_level(peak, settings)
     cell = side / settings.resolution
     if settings.fill_cavities:
         field = np.where(cavities(field > level), 2.0 * level, field)
@@ -174,7 +175,7 @@ def extract_mesh(params: torch.nn.ParameterDict, settings: MeshSettings = MeshSe
     if settings.y_up:
         mesh.apply_transform(trimesh.transformations.rotation_matrix(-math.pi / 2.0, [1.0, 0.0, 0.0]))
     mesh.metadata["level"] = level
-    mesh.metadata["peak_density"] = float(density.max())
+    mesh.metadata["peak_density"] = peak
     return mesh
 
 
