@@ -115,6 +115,21 @@ def finish(processes: list[subprocess.Popen]) -> None:
             raise SystemExit(f"a worker failed (exit {process.returncode}): {process.args}")
 
 
+def check_scratch(scratch: Path, settings: dict) -> None:
+    """Measurements in ``scratch`` are reused only under the settings they were made with (recorded there by
+    the first run): a rerun with other iterations, warm-up, window or methods stops instead of mixing them."""
+    record = scratch / "settings.json"
+    if not record.exists():
+        record.write_text(json.dumps(settings), encoding="utf-8")
+        return
+    earlier = json.loads(record.read_text(encoding="utf-8"))
+    changed = {key: (earlier.get(key), value) for key, value in settings.items() if earlier.get(key) != value}
+    if changed:
+        raise SystemExit(f"--scratch {scratch}: its measurements were made with other settings "
+                         + ", ".join(f"{key} {was!r} (now {now!r})" for key, (was, now) in changed.items())
+                         + "; use the same options or another folder")
+
+
 def measured(outs: list[Path]) -> bool:
     """True when an earlier run with the same ``--scratch`` already wrote every one of ``outs`` (a worker writes
     its JSON only when it has finished), so that measurement is reused instead of run again."""
@@ -205,6 +220,7 @@ def drive(args: argparse.Namespace) -> None:
     tokens = sorted({token for token, _ in everything} | set(methods))
     scratch = Path(args.scratch) if args.scratch else Path(tempfile.mkdtemp(prefix="table1-cost-"))
     scratch.mkdir(parents=True, exist_ok=True)
+    check_scratch(scratch, {"methods": methods, "tokens": tokens, "iters": args.iters, "warmup": args.warmup, "window": args.window})
     started = time.perf_counter()
     today = single_asset("today", tokens, args, scratch)
     print("today:", {token: round(row["median_ms"], 1) for token, row in today.items()}, flush=True)
