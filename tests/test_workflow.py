@@ -231,6 +231,34 @@ def test_runs_grouped_into_one_job_train_as_alone_and_regroup_without_training_a
         assert json.loads((results / folder / "timing.json").read_text())["assets_in_process"] == 2
 
 
+@pytest.mark.slow
+def test_multi_run_jobs_of_different_sizes_each_train_every_member_exactly_once(smoke_run, tmp_path):
+    """README's packing (assets_per_job: 4) on six prompts: a job of 4 runs and one of 2. Each job's command names
+    its own runs (a shell line built from the loop variable named the last job's runs in every job: the first job
+    trained 2 of its 4 and Snakemake deleted them), every member ends finished, trained from iteration 0 once."""
+    prompts = tmp_path / "six.tsv"
+    prompts.write_text("prompt_id\tprompt\tinit_prompt\tseed\n"
+                       + "".join(f"p{i}\ta ball number {i}\ta ball\t{i % 2}\n" for i in range(6)), encoding="utf-8")
+    folders = [smoke_run / f"runs/six/sds/p{i}/seed{i % 2}" for i in range(6)]
+    result = snakemake(*(str(folder / "finished.json") for folder in folders), *SMOKE, "--cores", "2", "--config",
+                       f'pathvars={{"results": "{smoke_run}"}}', "assets_per_job=4", f'prompt_sets={{"six": "{prompts}"}}',
+                       'init={"method": "sphere"}', 'train={"sphere_points": 300}')
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    counts = job_counts(result.stdout + result.stderr)
+    assert counts.get("train_batch__six_sds_p0_seed0_3") == 1 and counts.get("train_batch__six_sds_p4_seed0_1") == 1
+    assert "train" not in counts
+    for index, folder in enumerate(folders):
+        size, position = (4, index + 1) if index < 4 else (2, index - 3)
+        finished = json.loads((folder / "finished.json").read_text())
+        assert finished["iterations"] == 6 and finished["finite"] and finished["skipped_iterations"] == 0
+        assert json.loads((folder / "timing.json").read_text())["assets_in_process"] == size
+        log = (folder / "logs" / "train.log").read_text(encoding="utf-8")
+        assert log.count("==== train attempt") == 1 and f"one job trains {size} runs" in log, log
+        assert log.count(f"asset {position} of {size} trained in this process") == 1 and "resuming" not in log, log
+        steps = [json.loads(line)["step"] for line in (folder / "train_log.jsonl").read_text().splitlines()]
+        assert steps == list(range(6)), (folder, steps)  # every iteration once: trained once, from the start
+
+
 def check_report_in_chromium(report: Path, tmp_path: Path) -> None:
     """Table 1's page shows the table with its five methods, the per-prompt plot and all ten turntables playing;
     the figures open as images; no page error on the way."""

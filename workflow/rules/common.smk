@@ -237,18 +237,39 @@ def batch_resources(size):
     return {"gpu": GPU_PER_JOB, **train}
 
 
-def train_batch_shell(size):
-    """The shell line of a job training ``size`` runs: a header in every log, then one process for all."""
-    members = " ".join(
-        f"--config {{input.config_{i}:q}} --out {{params.folder_{i}:q}} --log {{log.asset_{i}:q}}"
-        for i in range(size)
-    )
-    return (
-        "for f in {log:q}; do date '+==== train attempt, %F %T ====' >> \"$f\";"
-        f" echo 'one job trains {size} runs; its log:' {{log.job:q}} >> \"$f\"; done;"
-        f" OMP_NUM_THREADS={{threads}} {{params.gpu_env}} segmentdreamer train {members}"
-        " --resume >> {log.job:q} 2>&1"
-    )
+# The shell line of every multi-run job. It is one constant: Snakemake evaluates a rule's shell expression when
+# the job runs, after the loop in train.smk has ended, so nothing in it may depend on the loop's batch. What
+# differs between jobs (how many runs, their files) comes from params.members and params.header.
+TRAIN_BATCH_SHELL = (
+    "for f in {log:q}; do date '+==== train attempt, %F %T ====' >> \"$f\";"
+    ' echo {params.header:q} {log.job:q} >> "$f"; done;'
+    " OMP_NUM_THREADS={threads} {params.gpu_env} segmentdreamer train {params.members}"
+    " --resume >> {log.job:q} 2>&1"
+)
+
+
+def train_batch_members(batch):
+    """A params function: ``--config C --out FOLDER --log LOG`` for each run of ``batch``, shell-quoted.
+
+    ``batch`` is bound when the rule is defined (a closure, not the loop variable); config and folder come from
+    the job's own named inputs and outputs ``config_<i>`` / ``ply_<i>``, so each job names exactly its own runs.
+    """
+    logs = [EXP.layout.run_log("train", run) for run in batch.runs]
+
+    def members(wildcards, input, output):
+        return " ".join(
+            f"--config {shlex.quote(input[f'config_{i}'])}"
+            f" --out {shlex.quote(os.path.dirname(output[f'ply_{i}']))}"
+            f" --log {shlex.quote(log)}"
+            for i, log in enumerate(logs)
+        )
+
+    return members
+
+
+def train_batch_header(size):
+    """The line each run's log gets at the start of a multi-run job (followed by the job log's path)."""
+    return f"one job trains {size} runs; its log:"
 
 
 def member_files(batch, role, name):

@@ -56,7 +56,8 @@ rule train:
 # prior (segmentdreamer/multi_asset.py). Their rules name concrete files, so Snakemake prefers them to `train`
 # for those runs. A resumed job resumes every run in it from its own checkpoint; a member that diverges fails the
 # job (no member becomes a result), and the rerun costs the finished members nothing (they resume at their end).
-# Their helpers (train_batch_shell, member_files, batch_resources) are in common.smk.
+# Their helpers (TRAIN_BATCH_SHELL, train_batch_members, member_files, batch_resources) are in common.smk. Nothing
+# in a rule body below may read `_batch` when the job runs (a shell line does): only at definition, as here.
 for _batch in EXP.train_batches():
 
     rule:
@@ -83,7 +84,8 @@ for _batch in EXP.train_batches():
         resources:
             **batch_resources(len(_batch.runs)),
         params:
-            **{f"folder_{i}": folder_of(f"ply_{i}") for i in range(len(_batch.runs))},
+            members=train_batch_members(_batch),
+            header=train_batch_header(len(_batch.runs)),
             gpu_env=GPU_ENV,
         shell:
-            train_batch_shell(len(_batch.runs))
+            TRAIN_BATCH_SHELL
