@@ -32,11 +32,16 @@ def write_text(text: str, path: str | os.PathLike) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def write_json(record: dict, path: str | os.PathLike) -> None:
-    """``record`` as indented UTF-8 JSON (prompts keep their unicode), written atomically: the one JSON writer."""
+def json_text(record: dict) -> str:
+    """``record`` as indented JSON, prompts keeping their unicode: the one JSON format of the results."""
     import json
 
-    write_text(json.dumps(record, indent=2, ensure_ascii=False), path)
+    return json.dumps(record, indent=2, ensure_ascii=False)
+
+
+def write_json(record: dict, path: str | os.PathLike) -> None:
+    """``record`` as UTF-8 :func:`json_text`, written atomically: the one JSON writer."""
+    write_text(json_text(record), path)
 
 
 def disk_report(folder: Path) -> str:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -83,6 +84,11 @@ def _train(args: argparse.Namespace) -> int:
 
     if len(args.config) != len(args.out):
         raise ConfigError(f"train: {len(args.config)} --config but {len(args.out)} --out: give one output folder per config")
+    if args.planned:
+        from .plan.stamp import check_planned
+
+        for path in args.config:
+            check_planned(path)
     configs = [load_config(path, overrides=args.set or []) for path in args.config]
     if len(configs) > 1:
         from .multi_asset import train_assets
@@ -331,6 +337,28 @@ GPU_VERBS = frozenset({"init", "train", "render", "eval-clip", "eval-ir", "ref-i
 """Verbs that run on a GPU when there is one: each claims a GPU slot first (``gpu_slots``)."""
 
 
+
+def bounded(kind: type, low: float | None = None, high: float | None = None):
+    """An argparse ``type``: a finite ``kind`` (int or float) in [low, high] (None: open); argparse names the option
+    in the error (``argument --views: 0 is below its minimum 1``) and exits with 2 before any work."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if low is not None and value < low:
+            raise argparse.ArgumentTypeError(f"{value} is below its minimum {low}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{value} is above its maximum {high}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segmentdreamer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -344,9 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--pointe-clip", default="models/clip-vit-l-14/open_clip_pytorch_model.bin",
                       help="models.pointe_clip: open_clip ViT-L-14 weights file")
     init.add_argument("--cache", default="results/cache/pointe", help="Point-E clouds cached per (init prompt, seed)")
-    init.add_argument("--seed", type=int, default=None, help="default: the prompt list's seed column (else 0)")
-    init.add_argument("--steps", type=int, default=64, help="Karras Heun steps per Point-E stage (official: 64)")
-    init.add_argument("--copies", type=int, default=20, help="Gaussians per Point-E point (official: 20 -> 81,920)")
+    init.add_argument("--seed", type=bounded(int, 0, None), default=None, help="default: the prompt list's seed column (else 0)")
+    init.add_argument("--steps", type=bounded(int, 1, 10000), default=64, help="Karras Heun steps per Point-E stage (official: 64)")
+    init.add_argument("--copies", type=bounded(int, 1, 1000), default=20, help="Gaussians per Point-E point (official: 20 -> 81,920)")
     init.add_argument("--device", default="auto")
     init.set_defaults(run=_init)
     train = verbs.add_parser("train", help="train one asset from a run config")
@@ -357,14 +385,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--log", action="append", help="with several --config: one log file per asset, appended to with that asset's own "
                                                       "log records (the process's log keeps everything)")
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt if present")
+    train.add_argument("--planned", action="store_true", help="each --config must be a run config as the workflow wrote it "
+                                                              "(refuses a hand-edited one; the workflow's rules pass it)")
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable), e.g. --set iterations=30")
     train.set_defaults(run=_train)
     rend = verbs.add_parser("render", help="render the evaluation ring (white background) and a turntable video")
     rend.add_argument("--ply", required=True)
     rend.add_argument("--out", required=True)
-    rend.add_argument("--views", type=int, default=120)
-    rend.add_argument("--resolution", type=int, default=512)
-    rend.add_argument("--elevation", type=float, default=0.0, help="degrees above the horizon")
+    rend.add_argument("--views", type=bounded(int, 1, 10000), default=120)
+    rend.add_argument("--resolution", type=bounded(int, 8, 8192), default=512)
+    rend.add_argument("--elevation", type=bounded(float, -90, 90), default=0.0, help="degrees above the horizon")
     rend.add_argument("--device", default="auto")
     rend.add_argument("--video", default="", help="turntable .mp4 path (default: OUT/turntable.mp4)")
     rend.add_argument("--no-video", action="store_true")
@@ -372,17 +402,17 @@ def build_parser() -> argparse.ArgumentParser:
     view = verbs.add_parser("view", help="interactive web viewer of a run's Gaussians (open the printed address)")
     view.add_argument("path", help="a run folder (its gaussians.ply, prompt and scores) or a .ply file")
     view.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve other machines (default: this one only)")
-    view.add_argument("--port", type=int, default=8080)
-    view.add_argument("--timeout", type=float, default=None, help="stop by itself after this many seconds (default: Ctrl-C)")
+    view.add_argument("--port", type=bounded(int, 1, 65535), default=8080)
+    view.add_argument("--timeout", type=bounded(float, 0, None), default=None, help="stop by itself after this many seconds (default: Ctrl-C)")
     view.add_argument("--device", default="auto", help="for the 'render this view' button (gsplat on CUDA, else PyTorch)")
     view.set_defaults(run=_view)
     mesh = verbs.add_parser("export-mesh", help="a coloured triangle mesh of the Gaussians (density -> marching cubes)")
     mesh.add_argument("--ply", required=True, help="trained Gaussians (.ply)")
     mesh.add_argument("--out", required=True, help="mesh file: .glb, .obj or .ply (by suffix)")
-    mesh.add_argument("--resolution", type=int, default=192, help="grid cells per side (16-1024)")
-    mesh.add_argument("--level", type=float, default=1.0,
+    mesh.add_argument("--resolution", type=bounded(int, 16, 1024), default=192, help="grid cells per side (16-1024)")
+    mesh.add_argument("--level", type=bounded(float, 0, None), default=1.0,
                       help="surface density, in units of one opaque Gaussian's peak")
-    mesh.add_argument("--faint-fraction", type=float, default=0.25,
+    mesh.add_argument("--faint-fraction", type=bounded(float, 0, 1), default=0.25,
                       help="where the density never reaches --level, take the surface at this fraction of its peak "
                            "(default 0.25); 0: fail instead")
     mesh.add_argument("--all-components", action="store_true", help="keep floaters and inner walls (default: the largest piece)")
@@ -406,8 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     known.add_argument("--ply", required=True)
     known.add_argument("--out", required=True, help="known_answer.json")
     known.add_argument("--video", default=None, help="ground truth | learned turntables side by side (animated .gif)")
-    known.add_argument("--views", type=int, default=120)
-    known.add_argument("--resolution", type=int, default=64)
+    known.add_argument("--views", type=bounded(int, 1, 10000), default=120)
+    known.add_argument("--resolution", type=bounded(int, 8, 4096), default=64)
     known.set_defaults(run=_known_answer)
     known_table = verbs.add_parser("known-answer-table", help="the known-answer table (CSV, Markdown), learning curves and overview page")
     known_table.add_argument("--manifest", required=True)
@@ -415,16 +445,16 @@ def build_parser() -> argparse.ArgumentParser:
     known_table.set_defaults(run=_known_answer_table)
     theorem = verbs.add_parser("analytic-theorem1", help="Theorem 1 measured on the analytic prior: error vs segment length")
     theorem.add_argument("--out", required=True, help="prefix: PREFIX.csv, PREFIX.md, PREFIX.png")
-    theorem.add_argument("--timesteps", type=int, default=24, help="t's per (Ns, dt), evenly spread in (20, 980)")
-    theorem.add_argument("--samples", type=int, default=128, help="x_t draws per t")
-    theorem.add_argument("--seed", type=int, default=0)
+    theorem.add_argument("--timesteps", type=bounded(int, 1, 960), default=24, help="t's per (Ns, dt), evenly spread in (20, 980)")
+    theorem.add_argument("--samples", type=bounded(int, 1, None), default=128, help="x_t draws per t")
+    theorem.add_argument("--seed", type=bounded(int, 0, None), default=0)
     theorem.set_defaults(run=_analytic_theorem1)
     losses = verbs.add_parser("analytic-losses", help="the five losses distilling a latent (and a small 3DGS through a linear map) "
                                                       "under the analytic prior, per guidance scale")
     losses.add_argument("--out", required=True, help="prefix: PREFIX.csv, PREFIX.md, PREFIX.png")
-    losses.add_argument("--seeds", type=int, default=4)
-    losses.add_argument("--iterations", type=int, default=1000)
-    losses.add_argument("--scene-iterations", type=int, default=200, help="iterations of the 3DGS setting (0: leave it out)")
+    losses.add_argument("--seeds", type=bounded(int, 1, 1000), default=4)
+    losses.add_argument("--iterations", type=bounded(int, 1, None), default=1000)
+    losses.add_argument("--scene-iterations", type=bounded(int, 0, None), default=200, help="iterations of the 3DGS setting (0: leave it out)")
     losses.set_defaults(run=_analytic_losses)
     clip = verbs.add_parser("eval-clip", help="CLIP-L score (100 x cosine) of every rendered view against its prompt")
     clip.add_argument("--views", required=True, help="folder of view_*.png from `segmentdreamer render`")
@@ -447,13 +477,13 @@ def build_parser() -> argparse.ArgumentParser:
     reward.set_defaults(run=_eval_image_reward)
     ref = verbs.add_parser("ref-images", help="Stable Diffusion images of a prompt list (FID reference set); skips existing files")
     ref.add_argument("--prompts", required=True)
-    ref.add_argument("--count", type=int, required=True, help="total images (paper: 50000), prompts used round-robin")
+    ref.add_argument("--count", type=bounded(int, 1, None), required=True, help="total images (paper: 50000), prompts used round-robin")
     ref.add_argument("--out", required=True)
     ref.add_argument("--sd", default="stabilityai/stable-diffusion-2-1-base", help="models.sd")
-    ref.add_argument("--batch", type=int, default=8)
-    ref.add_argument("--seed", type=int, default=0, help="image k uses seed + k")
-    ref.add_argument("--steps", type=int, default=50)
-    ref.add_argument("--resolution", type=int, default=512)
+    ref.add_argument("--batch", type=bounded(int, 1, None), default=8)
+    ref.add_argument("--seed", type=bounded(int, 0, None), default=0, help="image k uses seed + k")
+    ref.add_argument("--steps", type=bounded(int, 1, 1000), default=50)
+    ref.add_argument("--resolution", type=bounded(int, 64, 2048), default=512)
     ref.add_argument("--device", default="auto")
     ref.add_argument("--compile", action="store_true", help="torch.compile the UNet (CUDA; ~1.5x after a minute of compiling)")
     ref.add_argument("--summary", default=None, help="JSON written once the set is complete (the workflow's output)")
@@ -468,7 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     fid.add_argument("--features", choices=("inception", "tiny"), default="inception")
     fid.add_argument("--inception", default=None, help="models.inception: torch-fidelity Inception weights file")
     fid.add_argument("--cache", default=None, help="folder for cached reference statistics")
-    fid.add_argument("--batch", type=int, default=50)
+    fid.add_argument("--batch", type=bounded(int, 1, None), default=50)
     fid.add_argument("--device", default="auto")
     fid.add_argument("--out", required=True)
     fid.set_defaults(run=_fid)
@@ -495,6 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .config import ConfigError
+    from .errors import PlyError
     from .models import MissingWeightsError
     from .prompts import PromptListError
 
@@ -504,7 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             claim_gpu_for_job()  # which GPU of the host this job takes (no-op without CUDA)
         return args.run(args)
-    except (MissingWeightsError, ConfigError, PromptListError) as error:
+    except (MissingWeightsError, ConfigError, PromptListError, PlyError) as error:
         log.error("%s", error)
         return 2
 

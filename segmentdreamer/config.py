@@ -162,7 +162,11 @@ class DivergenceConfig:
 
     on_nan: Literal["stop", "skip"] = "stop"
     """stop: a non-finite loss fails the run (found at the next log flush, no per-iteration sync); skip: an
-    iteration whose loss is non-finite makes no update (costs one device-to-host read per iteration)."""
+    iteration whose loss is non-finite makes no update (costs one device-to-host read per iteration). A loss is
+    non-finite also where the prior's prediction was: the losses' nan_to_num would otherwise train on zeros."""
+    max_skipped_fraction: Annotated[float, Range(0.0, 1.0)] = 0.1
+    """With on_nan: skip, a run that skipped more than this share of its iterations was not trained: it
+    diverges instead of becoming a result."""
     max_position: Annotated[float, Positive] = 1000.0
     """A Gaussian farther than this from the origin on any axis (world units; the cameras sit within 5.5)
     means the optimisation blew up: the run fails at the next check."""
@@ -188,9 +192,10 @@ class TrainConfig:
     """Path of an init .ply (Point-E), or "sphere"."""
     sphere_points: Count = 100_000
     """Gaussians of the ``sphere`` init (radius U(0, 0.5), uniform angles)."""
-    iterations: Count = 5000
-    views: Count = 4
-    resolution: Annotated[int, Range(8)] = 512
+    iterations: Annotated[int, Range(1, 10_000_000)] = 5000
+    """The paper trains 5000; the bound catches a typo (1e20) before a job that would never end."""
+    views: Annotated[int, Range(1, 1024)] = 4
+    resolution: Annotated[int, Range(8, 8192)] = 512
     seed: Annotated[int, SeedRange] = 0
     checkpoint_every: Count = 500
     log_every: Count = 50

@@ -76,8 +76,20 @@ def slot_order(gpu_count: int, jobs_per_gpu: int) -> list[tuple[int, int]]:
 
 
 def try_claim(gpu_ids: Sequence[str], jobs_per_gpu: int, lock_dir: Path) -> GpuSlot | None:
-    """The first free slot, locked for the rest of this process's life; None when every slot is taken."""
-    lock_dir.mkdir(parents=True, exist_ok=True)
+    """The first free slot, locked for the rest of this process's life; None when every slot is taken.
+
+    Raises:
+        ConfigError: ``lock_dir`` cannot be a folder of lock files (a file there, no permission), naming it.
+    """
+    from .config import ConfigError
+
+    try:
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(lock_dir, os.W_OK | os.X_OK):
+            raise PermissionError(f"no write permission on {lock_dir}")
+    except (FileExistsError, NotADirectoryError, PermissionError) as error:
+        raise ConfigError(f"GPU slot locks: {lock_dir} must be a writable folder ({type(error).__name__}: {error}); "
+                          f"remove what is there or set {LOCK_DIR_ENV} to another folder") from None
     for gpu, job in slot_order(len(gpu_ids), jobs_per_gpu):
         path = lock_dir / f"{_safe(gpu_ids[gpu])}.job{job}.lock"
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)

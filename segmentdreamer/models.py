@@ -23,6 +23,33 @@ def is_target_scene(spec: str) -> bool:
     return str(spec).startswith(TARGET_SCENE)
 
 
+def parse_target_scene(spec: str) -> tuple[list[str], dict[str, float]]:
+    """``target-scene:<scene>[/<negative scene>][;unconditional_std=<sigma>]`` -> (scene names, options).
+
+    Raises:
+        ValueError: naming ``models.sd`` and what is wrong (an empty name, an option that is not ``key=value`` or
+            not known, a standard deviation that is not a finite positive number). Scene names are checked
+            against the known scenes by the prior (prior/target_scene.py), which knows them.
+    """
+    scenes, *options = str(spec).removeprefix(TARGET_SCENE).split(";")
+    names = scenes.split("/")
+    where = f"models.sd = {spec!r}"
+    if not all(names) or len(names) > 2:
+        raise ValueError(f"{where}: expected target-scene:<scene>[/<negative scene>], e.g. target-scene:totem")
+    settings: dict[str, float] = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or key != "unconditional_std":
+            raise ValueError(f"{where}: option {option!r} is not unconditional_std=<sigma> (the only option)")
+        try:
+            settings[key] = float(value)
+        except ValueError:
+            raise ValueError(f"{where}: unconditional_std={value!r} is not a number") from None
+        if not 0.0 < settings[key] < float("inf"):
+            raise ValueError(f"{where}: unconditional_std must be a finite number > 0, got {value}")
+    return names, settings
+
+
 class MissingWeightsError(FileNotFoundError):
     """Weights named by a config key are neither a local folder nor in the local Hugging Face cache."""
 

@@ -25,6 +25,7 @@ from .models import (
     check_diffusers_weights,
     check_safetensors,
     is_target_scene,
+    parse_target_scene,
     resolve_model,
 )
 
@@ -82,18 +83,23 @@ TARGETS_NEEDING = {
     "analytic_theorem1": (),
     "analytic_losses": (),
 }
-"""What each target rule's jobs need; ``all`` and unknown targets (files, other rules) need everything."""
+"""What each target rule's jobs need; ``all`` and unknown targets (files, other rules) need everything (with the
+known-answer prior: what the demo needs)."""
 
 
 def needed_keys(config: dict, targets: list[str] | tuple[str, ...] = ()) -> list[str]:
     """The model keys the requested targets (none: ``all``) need under this workflow config."""
     if config.get("tiny_models"):
         return []
+    known_answer = is_target_scene((config.get("models") or {}).get("sd", ""))
+    # A file target or an unknown rule may need anything; with the known-answer prior, what its demo needs (it has no
+    # text to score, so a run's files need no CLIP, ImageReward or Inception).
+    anything = TARGETS_NEEDING["demo"] if known_answer else ("train", "clip", "image_reward", "fid")
     needs: set[str] = set()
     for target in targets or ("all",):
         name = "ablations" if target.startswith("ablation_") else target
-        needs |= set(TARGETS_NEEDING.get(name, ("train", "clip", "image_reward", "fid")))
-    if is_target_scene((config.get("models") or {}).get("sd", "")) and not targets:
+        needs |= set(TARGETS_NEEDING.get(name, anything))
+    if known_answer and not targets:
         needs = set(TARGETS_NEEDING["demo"])  # a known-answer config's default target is the demo
     keys = []
     if "train" in needs or "fid" in needs:
@@ -130,7 +136,7 @@ def check_key(key: str, value: str | None) -> list[str]:
     if not value:
         return [f"not set: {hint}"]
     if key == "sd" and is_target_scene(value):
-        return []  # the known-answer prior needs no weights
+        return _target_scene_problems(value)  # the known-answer prior needs no weights, only a valid spec
     try:
         path = _local(value, key, spec)
     except MissingWeightsError:
@@ -149,6 +155,17 @@ def check_key(key: str, value: str | None) -> list[str]:
     if key == "clip" and json.loads((path / "config.json").read_text(encoding="utf-8")).get("model_type") != "clip":
         lines.append(f"{path}/config.json is not a CLIP model (model_type is not 'clip')")
     return lines
+
+
+def _target_scene_problems(value: str) -> list[str]:
+    """What is wrong with a ``target-scene:`` spec (its syntax, then its scene names), as lines."""
+    try:
+        names, _ = parse_target_scene(value)
+    except ValueError as error:
+        return [str(error).split(": ", 1)[-1]]
+    from .scene.known_scenes import scene_names  # torch, only for the known-answer demo's configs
+
+    return [f"unknown scene {name!r} (known: {', '.join(scene_names())})" for name in names if name not in scene_names()]
 
 
 def _local(value: str, key: str, spec: ModelKey) -> Path:
@@ -206,13 +223,8 @@ def _which_model(wrong: dict) -> str:
 
 def requested_targets(argv: list[str]) -> list[str]:
     """The targets on a Snakemake command line (empty: the default target), read with Snakemake's own parser."""
-    try:
-        from snakemake.cli import get_argument_parser
-
-        args, _ = get_argument_parser().parse_known_args(argv)
-        return list(args.targets or [])
-    except (ImportError, SystemExit):
-        return []
+    args = _snakemake_arguments(argv)
+    return list(args.targets or []) if args is not None else []
 
 
 HOUSEKEEPING = ("unlock", "cleanup_metadata", "cleanup_shadow", "list_rules", "list_target_rules", "lint", "touch")
@@ -220,15 +232,28 @@ HOUSEKEEPING = ("unlock", "cleanup_metadata", "cleanup_shadow", "list_rules", "l
 on a machine without the weights)."""
 
 
-def runs_jobs(argv: list[str]) -> bool:
-    """Whether a Snakemake command line may run jobs (or plan them: ``-n`` is checked too, by design)."""
+def _snakemake_arguments(argv: list[str]):
+    """Snakemake's own reading of its command line (None if Snakemake is not importable here)."""
     try:
         from snakemake.cli import get_argument_parser
 
         args, _ = get_argument_parser().parse_known_args(argv)
     except (ImportError, SystemExit):
-        return True
-    return not any(getattr(args, name, None) for name in HOUSEKEEPING)
+        return None
+    return args
+
+
+def runs_jobs(argv: list[str]) -> bool:
+    """Whether a Snakemake command line may run jobs (or plan them: ``-n`` is checked too, by design)."""
+    args = _snakemake_arguments(argv)
+    return args is None or not any(getattr(args, name, None) for name in HOUSEKEEPING)
+
+
+def writes_results(argv: list[str]) -> bool:
+    """Whether a Snakemake command line may write into the results folder: it runs jobs, and is neither a dry run
+    (``-n`` must work on a read-only results folder) nor a ``--report``."""
+    args = _snakemake_arguments(argv)
+    return runs_jobs(argv) and not (args is not None and (getattr(args, "dryrun", False) or getattr(args, "report", None)))
 
 
 def report(lines: list[str]) -> str:

@@ -79,6 +79,31 @@ def log_linear(first: float, last: float, step: int, total: int) -> float:
     return math.exp(math.log(first) * (1.0 - fraction) + math.log(last) * fraction)
 
 
+CHECKPOINT_KEYS = ("config", "params", "optimizers", "densify", "loss", "cameras", "generator", "device_generator", "step", "elapsed")
+"""What :meth:`Trainer.checkpoint` writes and :meth:`Trainer.resume` reads."""
+
+
+def read_checkpoint(path: Path) -> dict | None:
+    """The checkpoint at ``path``, or None if it cannot be read (empty, truncated, not a checkpoint).
+
+    Checkpoints are written atomically, so an unreadable one is damage from outside (a full or failing disk, a
+    copy cut short); it is set aside as ``<name>.unreadable`` (kept for a look) with a warning, and the run
+    trains from the start: every later attempt would otherwise fail the same way.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        missing = [key for key in CHECKPOINT_KEYS if key not in state]
+        if missing:
+            raise KeyError(f"lacks {', '.join(missing)}")
+        return state
+    except Exception as error:  # torch.load raises many kinds: EOFError, RuntimeError, UnpicklingError, ...
+        aside = path.with_name(path.name + ".unreadable")
+        path.replace(aside)
+        log.warning("%s cannot be resumed (%s: %s); moved to %s, training starts from the beginning",
+                    path, type(error).__name__, error, aside)
+        return None
+
+
 class Trainer:
     """Trains one asset; see the module docstring. ``prior`` may be passed in to share loaded weights."""
 
@@ -220,7 +245,8 @@ class Trainer:
         bad = [r["step"] for r in self._records if not math.isfinite(r["loss"]) and not r.get("skipped")]
         self._records = []
         if bad:
-            self._diverged(bad[0], f"non-finite loss at iteration {bad[0]}")
+            self._diverged(bad[0], f"non-finite loss at iteration {bad[0]} (NaN or inf in the loss or in the prior's "
+                                   f"noise prediction)")
 
     def _check_health(self, step: int) -> None:
         """Stop if any parameter or the last renders are non-finite, or the Gaussians flew off (one host read)."""
@@ -262,7 +288,9 @@ class Trainer:
         path = self.out / CHECKPOINT
         if not path.exists():
             return False
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = read_checkpoint(path)
+        if state is None:
+            return False
         if state["config"] != to_dict(self.config):
             log.warning("%s was written with other settings; training starts over", path)
             return False
@@ -348,6 +376,12 @@ class Trainer:
     def _write_outputs(self) -> None:
         """The .ply, timing.json and, last, finished.json (the marker the evaluation rules require)."""
         cfg = self.config
+        skipped = sum(1 for line in (self.out / RUN_FILES["train_log"]).read_text(encoding="utf-8").splitlines()
+                      if '"skipped": 1' in line)
+        if skipped > cfg.divergence.max_skipped_fraction * cfg.iterations:
+            self._diverged(cfg.iterations - 1, f"{skipped} of {cfg.iterations} iterations had a non-finite loss and were "
+                                               f"skipped (more than divergence.max_skipped_fraction = "
+                                               f"{cfg.divergence.max_skipped_fraction:g})")
         save_ply(self.params, self.out / RUN_FILES["ply"])
         assets = self.assets_in_process  # > 1: trained with others in one process, sharing its time
         timing = {"seconds": self.elapsed, "minutes": self.elapsed / 60.0, "iterations": cfg.iterations,
@@ -355,7 +389,5 @@ class Trainer:
                   "gpu": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else None,
                   "assets_in_process": assets, "gpu_minutes_share": self.elapsed / 60.0 / assets}
         write_json(timing, self.out / RUN_FILES["timing"])
-        skipped = sum(1 for line in (self.out / RUN_FILES["train_log"]).read_text(encoding="utf-8").splitlines()
-                      if '"skipped": 1' in line)
         write_json({"iterations": cfg.iterations, "gaussians": int(self.params["means"].shape[0]), "finite": True,
                     "skipped_iterations": skipped}, self.out / RUN_FILES["finished"])

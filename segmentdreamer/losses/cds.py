@@ -27,7 +27,7 @@ from torch import Tensor
 
 from ..prior.guidance import classifier_free_guidance
 from .base import LossInput, LossOut, Prior
-from .common import RandomStateMixin, inject_gradient
+from .common import RandomStateMixin, finite_gradient, inject_gradient
 from .settings import CDSSettings
 
 
@@ -77,6 +77,6 @@ class CDSLoss(CDSSettings, RandomStateMixin):
             z_next = z_t + (ve_sigma(t_next) - ve_sigma(t)) * eps_t
             eps_next = eps_guided(z_next, t_next)
             bound = self.clamp_start + (self.clamp_end - self.clamp_start) * self.progress(batch.step, batch.total_steps)
-            grad = torch.nan_to_num((eps_t - eps_next).clamp(-bound, bound) / bsz)
+            grad, hidden = finite_gradient((eps_t - eps_next).clamp(-bound, bound) / bsz)
         logs = {"t": t.tolist(), "t_next": t_next, "clamp": bound, "grad_norm": grad.norm()}
-        return LossOut(loss=inject_gradient(z0, grad), grad=grad, logs=logs)
+        return LossOut(loss=inject_gradient(z0, grad) + hidden, grad=grad, logs=logs)

@@ -27,6 +27,18 @@ def inject_gradient(latents: Tensor, grad: Tensor) -> Tensor:
     return 0.5 * (upcast(latents) - upcast(target)).pow(2).sum()
 
 
+def finite_gradient(raw: Tensor) -> tuple[Tensor, Tensor]:
+    """The official codes' ``torch.nan_to_num(raw)``, and what it hid: a 0-dim tensor, 0 where every entry of
+    ``raw`` was finite, NaN where one was not.
+
+    Added to the loss (``inject_gradient(z0, grad) + hidden``), it leaves the gradient as the official code has it
+    and makes the iteration's loss non-finite, so the trainer's ``divergence.on_nan`` policy sees a prior that
+    returned NaN or inf (stop: the run diverges; skip: no update) instead of training on zeros. No host sync.
+    """
+    hidden = torch.where(torch.isfinite(raw).all(), 0.0, float("nan"))
+    return torch.nan_to_num(raw), hidden
+
+
 def randint(low: int, high: int, generator: torch.Generator) -> int:
     """One integer uniform in [low, high) from ``generator`` (torch.randint semantics)."""
     return int(torch.randint(low, high, (1,), generator=generator).item())

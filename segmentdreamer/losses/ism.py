@@ -17,7 +17,7 @@ import torch
 
 from ..prior.guidance import guided_noise, unconditional_noise
 from .base import LossInput, LossOut, Prior
-from .common import RandomStateMixin, floor_int, inject_gradient, randint, warmup_ratio
+from .common import RandomStateMixin, finite_gradient, floor_int, inject_gradient, randint, warmup_ratio
 from .settings import ISMSettings
 from .solver import invert
 
@@ -61,6 +61,6 @@ class ISMLoss(ISMSettings, RandomStateMixin):
             x_t, target = invert(x_s, [s, t], eps_empty, schedule)
             eps_t = guided_noise(prior.predict_noise, x_t, t, cond, self.guidance_scale).guided
             weight = self.grad_scale * schedule.sigma(t, z0) / schedule.alpha(t, z0)
-            grad = torch.nan_to_num(weight * (eps_t - target))
+            grad, hidden = finite_gradient(weight * (eps_t - target))
         logs = {"t": t, "s": s, "grad_norm": grad.norm()}
-        return LossOut(loss=inject_gradient(z0, grad), grad=grad, logs=logs)
+        return LossOut(loss=inject_gradient(z0, grad) + hidden, grad=grad, logs=logs)

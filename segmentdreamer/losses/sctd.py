@@ -29,7 +29,7 @@ from torch import Tensor
 
 from ..prior.guidance import guided_noise, unconditional_noise
 from .base import LossInput, LossOut, Prior
-from .common import RandomStateMixin, floor_int, inject_gradient, randint, upcast, warmup_ratio
+from .common import RandomStateMixin, finite_gradient, floor_int, inject_gradient, randint, upcast, warmup_ratio
 from .segments import segment_edges, segment_start
 from .settings import SCTDSettings
 from .solver import phi
@@ -112,10 +112,10 @@ class SCTDLoss(SCTDSettings, RandomStateMixin):
         }
         if self.weighting == "code":
             residual = (a - c_const) + (g + 1.0) * (c_const - b)
-            grad = torch.nan_to_num(self.grad_scale * (schedule.sigma(t, z0) / schedule.alpha(t, z0)) * residual)
+            grad, hidden = finite_gradient(self.grad_scale * (schedule.sigma(t, z0) / schedule.alpha(t, z0)) * residual)
             logs["grad_norm"] = grad.norm().detach()
             if self.approx:
-                return LossOut(loss=inject_gradient(z0, grad), grad=grad, logs=logs)
+                return LossOut(loss=inject_gradient(z0, grad) + hidden, grad=grad, logs=logs)
             # d/dz0 of sum(C * sg(grad)) / a_sm is J^T grad / a_sm (equal to grad when C = z_sm)
             loss = (upcast(c) * upcast(grad)).sum() / schedule.alpha(s_m, upcast(z0))
             return LossOut(loss=loss, grad=None, logs=logs)

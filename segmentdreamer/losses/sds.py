@@ -13,7 +13,7 @@ import torch
 
 from ..prior.guidance import guided_noise
 from .base import LossInput, LossOut, Prior
-from .common import RandomStateMixin, inject_gradient
+from .common import RandomStateMixin, finite_gradient, inject_gradient
 from .settings import SDSSettings
 
 
@@ -37,6 +37,6 @@ class SDSLoss(SDSSettings, RandomStateMixin):
         with torch.no_grad():
             z_t = schedule.alpha(t, z0) * z0.detach() + schedule.sigma(t, z0) * noise
             eps = guided_noise(prior.predict_noise, z_t, t, batch.cond, self.guidance_scale).guided
-            grad = torch.nan_to_num(schedule.one_minus_alphas_cumprod(t, z0) * (eps - noise) / bsz)
+            grad, hidden = finite_gradient(schedule.one_minus_alphas_cumprod(t, z0) * (eps - noise) / bsz)
         logs = {"t": t.tolist(), "grad_norm": grad.norm()}
-        return LossOut(loss=inject_gradient(z0, grad), grad=grad, logs=logs)
+        return LossOut(loss=inject_gradient(z0, grad) + hidden, grad=grad, logs=logs)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..atomic import write_text
 from ..config import ConfigError, TrainConfig, from_dict, prior_settings
 from ..losses.registry import load_plugins, settings_class
 from ..prompts import PromptEntry, read_prompt_list
@@ -42,12 +41,19 @@ class Experiment:
         self.variants: dict[str, dict] = {}
         self.ablations: dict[str, Ablation] = {}
         self._train_configs: dict[tuple, TrainConfig] = {}
+        self._check_seeds()
         self._read_prompt_sets()
         self._read_variants()
         self._read_ablations()
         self._check_references()
 
     # -- reading -------------------------------------------------------------------------------
+    def _check_seeds(self) -> None:
+        seeds = list(self.config.get("seeds") or [])
+        repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1}, key=seeds.index)
+        if repeated:
+            raise ConfigError(f"seeds: {repeated[0]!r} appears more than once in {seeds}: a run per seed, each seed once")
+
     def _add_prompt_set(self, name: str, path: str, key: str) -> None:
         if not SAFE_SET_NAME.match(name):
             raise ConfigError(f"{key}: prompt set name {name!r} must be letters, digits, '_', '-', '.'")
@@ -222,13 +228,3 @@ def load_experiment(config: dict, root: str | Path = ".", check_runs: bool = Tru
     if check_runs:
         experiment.check_run_configs()
     return experiment
-
-
-def write_run_config(settings: dict, path: str | Path, log_path: str | Path | None = None) -> None:
-    """Write one run's resolved TrainConfig as YAML (atomically; unicode prompts kept as text)."""
-    import yaml
-
-    write_text(yaml.safe_dump(settings, sort_keys=False, allow_unicode=True), path)
-    if log_path is not None:
-        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(log_path).write_text(f"wrote {path}\n", encoding="utf-8")

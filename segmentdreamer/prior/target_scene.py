@@ -36,9 +36,9 @@ import torch
 from torch import Tensor
 
 from ..config import DEFAULT_NEGATIVE_PROMPT
-from ..models import TARGET_SCENE
+from ..models import parse_target_scene
 from ..scene.gaussians import activate
-from ..scene.known_scenes import build_scene
+from ..scene.known_scenes import build_scene, scene_names
 from ..scene.render import render
 from .conditioning import PromptEmbeddings
 from .schedule import NoiseSchedule
@@ -82,13 +82,11 @@ class TargetScenePrior:
     @classmethod
     def from_spec(cls, spec: str, device: str | torch.device = "cpu") -> TargetScenePrior:
         """``target-scene:<scene>[/<negative scene>][;unconditional_std=<sigma>]``."""
-        scenes, *options = spec.removeprefix(TARGET_SCENE).split(";")
-        settings = dict(option.split("=", 1) for option in options)
-        unknown = set(settings) - {"unconditional_std"}
+        names, settings = parse_target_scene(spec)
+        unknown = [name for name in names if name not in scene_names()]
         if unknown:
-            raise ValueError(f"models.sd = {spec!r}: unknown option(s) {', '.join(sorted(unknown))} (known: unconditional_std)")
-        std = float(settings.get("unconditional_std", 1.0))
-        return cls([build_scene(name) for name in scenes.split("/")], device, unconditional_std=std)
+            raise ValueError(f"models.sd = {spec!r}: unknown scene {unknown[0]!r} (known: {', '.join(scene_names())})")
+        return cls([build_scene(name) for name in names], device, unconditional_std=settings.get("unconditional_std", 1.0))
 
     # -- what the trainer tells the prior ------------------------------------------------------------
     @torch.no_grad()

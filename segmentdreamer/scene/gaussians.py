@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from ..atomic import atomic_target
+from ..errors import PlyError
 
 SH_C0 = 0.28209479177387814
 
@@ -116,19 +117,35 @@ def save_ply(params: torch.nn.ParameterDict, path: str | Path) -> None:
 
 
 def load_ply(path: str | Path) -> torch.nn.ParameterDict:
-    """Read a standard 3DGS ``.ply`` into parameters (the inverse of :func:`save_ply`)."""
+    """Read a standard 3DGS ``.ply`` into parameters (the inverse of :func:`save_ply`).
+
+    Raises:
+        PlyError: naming ``path``, if it cannot be read, lacks a 3DGS field, holds no Gaussian or holds a NaN / inf
+            (a diverged scene must never be rendered, scored or exported as if it were one).
+    """
     from plyfile import PlyData
 
-    vertex = PlyData.read(str(path))["vertex"]
+    try:
+        vertex = PlyData.read(str(path))["vertex"]
+    except KeyError:
+        raise PlyError(f"{path}: a .ply without a 'vertex' element is not a 3DGS scene") from None
+    except Exception as error:  # plyfile raises several kinds (PlyParseError, ValueError, UnicodeDecodeError, OSError)
+        raise PlyError(f"{path}: cannot read it as a .ply ({type(error).__name__}: {error})") from None
     names = vertex.data.dtype.names
     missing = [n for n in ("x", "y", "z", "f_dc_0", "opacity", "scale_0", "rot_0") if n not in names]
     if missing:
-        raise ValueError(f"{path}: not a 3DGS .ply (missing {', '.join(missing)})")
+        raise PlyError(f"{path}: not a 3DGS .ply (missing {', '.join(missing)})")
+    count = len(vertex.data)
+    if count == 0:
+        raise PlyError(f"{path}: holds no Gaussian (0 vertices)")
+    bad = [n for n in names if not np.isfinite(np.asarray(vertex[n], dtype=np.float64)).all()]
+    if bad:
+        raise PlyError(f"{path}: non-finite values (NaN or inf) in {', '.join(bad[:6])}{' ...' if len(bad) > 6 else ''}: "
+                       f"a diverged scene, not a result")
 
     def stack(fields: list[str]) -> Tensor:
         return torch.from_numpy(np.stack([np.asarray(vertex[f], dtype=np.float32) for f in fields], axis=1))
 
-    count = len(vertex.data)
     rest_names = sorted((n for n in names if n.startswith("f_rest_")), key=lambda n: int(n.split("_")[-1]))
     rest = stack(rest_names) if rest_names else torch.zeros(count, 0)
     return torch.nn.ParameterDict(

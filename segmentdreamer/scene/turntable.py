@@ -36,16 +36,13 @@ def render_ring(
     """Render ``ply`` from the evaluation ring into ``out_dir/view_###.png`` and a turntable video at ``video``
     (``""``: ``out_dir/turntable.mp4``; ``None``: no video); ``out_dir/complete.json`` is written last.
 
-    Raises BlankRenderError, before writing anything, for a .ply with non-finite values, and, before the
-    completion marker, when no view shows the asset.
+    Raises PlyError (from :func:`load_ply`), before writing anything, for a .ply that is damaged, empty or holds
+    non-finite values, and BlankRenderError, before the completion marker, when no view shows the asset.
     """
     import imageio.v3 as iio
 
     out_dir = Path(out_dir)
     params = load_ply(ply)
-    bad = [name for name, value in params.items() if not torch.isfinite(value).all()]
-    if bad:
-        raise BlankRenderError(f"{ply}: non-finite values in {', '.join(bad)}: a diverged run is never rendered or scored")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / VIEWS_COMPLETE).unlink(missing_ok=True)
     gaussians = {k: v.to(device) for k, v in activate(params).items()}
@@ -76,4 +73,4 @@ def render_ring(
 
 
 class BlankRenderError(RuntimeError):
-    """The asset cannot be a result: non-finite parameters, or nothing visible from the evaluation ring."""
+    """The asset cannot be a result: nothing visible from the evaluation ring (non-finite ones: ``PlyError``)."""

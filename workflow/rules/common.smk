@@ -12,10 +12,11 @@ import pandas as pd
 from snakemake.exceptions import WorkflowError
 
 from segmentdreamer import preflight
+from segmentdreamer.atomic import json_text
 from segmentdreamer.config import ConfigError
 from segmentdreamer.gpu_slots import JOBS_PER_GPU_ENV
 from segmentdreamer.models import is_target_scene
-from segmentdreamer.plan.claim import claim_results_folder
+from segmentdreamer.plan.claim import claim_results_folder, hold_results_folder
 from segmentdreamer.plan.experiment import load_experiment
 from segmentdreamer.plan.layout import ID_PATTERN, TARGET_FILES, VARIANT_PATTERN
 from segmentdreamer.plan.layout import RULES as L
@@ -27,12 +28,16 @@ from segmentdreamer.plan.manifests import (
     table1_manifest,
 )
 from segmentdreamer.plan.runs import Run
+from segmentdreamer.plan.stamp import planned_text
 from segmentdreamer.prompts import PromptListError
 
 try:
     EXP = load_experiment(config)
     if workflow.is_main_process:  # not in the job steps of a cluster run
-        claim_results_folder(EXP.results, workflow.basedir)
+        _writes = preflight.writes_results(sys.argv[1:])
+        claim_results_folder(EXP.results, workflow.basedir, write=_writes)
+        if _writes:
+            hold_results_folder(EXP.results)
 except (ConfigError, PromptListError) as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
 
@@ -179,6 +184,13 @@ def table1_inputs(wildcards):
     ]
 
 
+# The small files the plan writes (run configs, manifests): their text is made in params when the job is planned and
+# a shell line writes it. A `run:` job would re-parse the whole workflow in a new process: tens of seconds per file.
+WRITE_TEXT_SHELL = (
+    "printf '%s' {params.text:q} > {output:q} && echo wrote {output:q} > {log:q}"
+)
+
+
 def folder_of(name):
     """A params function: the folder holding output ``name`` (derived, so it follows <results>)."""
     return lambda wildcards, output: os.path.dirname(output[name])
@@ -244,7 +256,7 @@ TRAIN_BATCH_SHELL = (
     "for f in {log:q}; do date '+==== train attempt, %F %T ====' >> \"$f\";"
     ' echo {params.header:q} {log.job:q} >> "$f"; done;'
     " OMP_NUM_THREADS={threads} {params.gpu_env} segmentdreamer train {params.members}"
-    " --resume >> {log.job:q} 2>&1"
+    " --resume --planned >> {log.job:q} 2>&1"
 )
 
 

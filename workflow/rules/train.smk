@@ -1,6 +1,7 @@
-# One 3DGS asset per run (prompt set, prompt id, variant, seed). The resolved run config is a file
-# and an input, so changing one hyperparameter reruns exactly the runs it changes. finished.json is
-# written last, only by a run that passed the divergence checks; rendering (and so every score) needs it.
+# One 3DGS asset per run (prompt set, prompt id, variant, seed). The resolved run config is a file and an
+# input, so changing one hyperparameter reruns exactly the runs it changes; it is sealed
+# (segmentdreamer/plan/stamp.py), so a hand-edited one is refused, never trained or scored as its variant.
+# finished.json is written last, only by a run that passed the divergence checks; scores need it.
 
 
 localrules:
@@ -16,12 +17,12 @@ rule run_config:
         L.run_log("run_config"),
     benchmark:
         L.run_benchmark("run_config")
+    conda:
+        "../../environment.yml"
     params:
-        settings=lambda wildcards: EXP.run_config(run_of(wildcards)),
-    run:
-        from segmentdreamer.plan.experiment import write_run_config
-
-        write_run_config(params.settings, output[0], log[0])
+        text=lambda wildcards: planned_text(EXP.run_config(run_of(wildcards))),
+    shell:
+        WRITE_TEXT_SHELL
 
 
 rule train:
@@ -49,7 +50,7 @@ rule train:
         # the rerun's log starts afresh; its 'resuming ... at iteration N' line says where training picked up.
         "date '+==== train attempt, %F %T ====' >> {log:q};"
         " OMP_NUM_THREADS={threads} {params.gpu_env} segmentdreamer train --config {input.config:q}"
-        " --out {params.folder:q} --resume >> {log:q} 2>&1"
+        " --out {params.folder:q} --resume --planned >> {log:q} 2>&1"
 
 
 # assets_per_job > 1: each group of runs of segmentdreamer/plan/batches.py trains in one job, one process on one
