@@ -44,6 +44,7 @@ report: "workflow/report/workflow.rst"
 
 
 rule all:
+    """Default: Table 1, the ablation figures and the gallery (the demo with a known-answer config)."""
     default_target: True
     input:
         (
@@ -58,11 +59,13 @@ rule all:
 
 
 rule table1:
+    """Table 1 per prompt set: CLIP-L, ImageReward, time, FID (CSV, Markdown, LaTeX, HTML)."""
     input:
         table1_outputs(EXP.table1_sets),
 
 
 rule ablations:
+    """Every ablation figure (segments, threshold, approx, cfg)."""
     input:
         ablation_outputs(EXP.ablations),
 
@@ -70,6 +73,7 @@ rule ablations:
 for _name in EXP.ablations:
 
     rule:
+        """One ablation figure (see `ablations` in config.yaml)."""
         name:
             f"ablation_{_name}"
         input:
@@ -77,5 +81,6 @@ for _name in EXP.ablations:
 
 
 rule gallery:
+    """Figure 1's prompts with Perp-Neg: a labelled grid and turntables."""
     input:
         gallery_outputs(),

@@ -1,27 +1,9 @@
 """The ``segmentdreamer`` command line: one verb per pipeline step (the workflow's rules call these).
 
-    segmentdreamer init --prompts FILE --prompt-id ID --out init.ply    initial Gaussians (Point-E or sphere)
-    segmentdreamer train --config RUN.yaml --out DIR [--resume]    train one asset (3DGS + a distillation loss); repeat the pair
-                                                                   for several assets in one process (batched UNet calls)
-    segmentdreamer render --ply FILE --out DIR [--views 120]       evaluation ring PNGs + turntable.mp4
-    segmentdreamer view RUN_DIR|PLY [--port 8080]                  interactive web viewer of the Gaussians (viser)
-    segmentdreamer export-mesh --ply FILE --out mesh.glb           coloured triangle mesh (.glb / .obj / .ply) of the Gaussians
-    segmentdreamer export-splat --ply FILE --out FILE.splat        the web splat viewers' format
-    segmentdreamer export-gpteval3d --ply FILE --out DIR          GPTEval3D's 120 rgb_<i>.png + normal_<i>.png (15 deg elevation)
-    segmentdreamer gpteval3d-prompts --prompts FILE --out FILE    GPTEval3D's prompts.json from a prompt list
-    segmentdreamer known-answer --config RUN.yaml --ply FILE --out known_answer.json    PSNR/SSIM/IoU vs the ground truth
-    segmentdreamer eval-clip --views DIR --prompts FILE --prompt-id ID --out clip.json    CLIP-L score per view
-    segmentdreamer eval-ir --views DIR --prompts FILE --prompt-id ID --out ir.json        ImageReward per view
-    segmentdreamer ref-images --prompts FILE --count N --out DIR   Stable Diffusion reference set for FID (resumable)
-    segmentdreamer fid --reference DIR --generated DIR... --out fid.json   FID of renders vs the reference set
-    segmentdreamer table --manifest FILE --out PREFIX              Table 1 as PREFIX.csv / .md / .tex
-    segmentdreamer analytic-theorem1 --out PREFIX                  Theorem 1 measured on the analytic prior (CPU, a minute)
-    segmentdreamer analytic-losses --out PREFIX                    the five losses on the analytic prior per guidance scale
-    segmentdreamer figure --manifest FILE --out PREFIX             an ablation / gallery grid + metric table + plot
-    segmentdreamer build-extensions --out MARKER                   compile gsplat's CUDA kernels once (no-op on CPU)
-    segmentdreamer make-tiny-models DIR                            tiny random-weight models for offline tests
-    segmentdreamer doctor [--config config.yaml] [TARGET...]       is everything the workflow needs here? (exit 1 if not)
-    segmentdreamer models                                          download commands for every model key
+``segmentdreamer --help`` lists the verbs with one line each (the ``help=`` of each parser below);
+``segmentdreamer VERB --help`` gives a verb's options, each numeric one with its range (:func:`bounded`).
+Errors about what the user handed over (a config key, a prompt file, weights, a .ply) print one line naming
+it and exit with 2; a diverged run exits with 3.
 """
 
 from __future__ import annotations
@@ -360,7 +342,9 @@ def bounded(kind: type, low: float | None = None, high: float | None = None):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="segmentdreamer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="segmentdreamer", description="Text-to-3D with Segmented Consistency Trajectory "
+                                     "Distillation and its baselines: one verb per pipeline step (the Snakemake workflow "
+                                     "calls them). `segmentdreamer VERB --help` for a verb's options.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     init = verbs.add_parser("init", help="initial Gaussians for one prompt of a prompt list")

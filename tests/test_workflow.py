@@ -131,7 +131,7 @@ def test_smoke_dag_writes_table1_with_five_finite_rows(smoke_run):
             if column.lower().startswith(("clip", "ir", "time", "fid")) and "paper" not in column.lower():
                 assert math.isfinite(float(value)), (column, value)
     markdown = (smoke_run / "table1" / "smoke.md").read_text(encoding="utf-8")
-    assert markdown.count("\n|") >= 6 and "TINY-FEATURE DISTANCE" in markdown
+    assert markdown.count("\n|") >= 6 and "TINY-FEATURE DISTANCE" in markdown and "CLIP-L: tiny random-weight CLIP" in markdown
     assert (smoke_run / "table1" / "smoke.tex").read_text(encoding="utf-8").count("\\\\") >= 5
 
 
@@ -304,8 +304,13 @@ def check_report_in_chromium(report: Path, tmp_path: Path) -> None:
 
 
 def test_slurm_profile_plans_the_paper_dag_with_gpu_requests():
-    plan = snakemake("--workflow-profile", "profiles/slurm", "-n", "--config", 'pathvars={"results": "results/dryrun-paper"}', "check_models=False")
+    """The profile's own header command (read from the file) plans every job for the cluster: no default profile's
+    one-GPU serialisation (gpu=1 in total), GPU rules on the GPU partition, the rest on the CPU one."""
+    header = (ROOT / "profiles" / "slurm" / "config.yaml").read_text(encoding="utf-8")
+    command = re.search(r"^#\s+snakemake (.+)$", header, re.M).group(1).split()
+    plan = snakemake(*command, "-n", "--config", 'pathvars={"results": "results/dryrun-paper"}', "check_models=False")
     assert plan.returncode == 0, plan.stderr[-3000:]
+    assert "profiles/default" not in plan.stdout + plan.stderr
     assert job_counts(plan.stdout)["train"] == 233
     train = plan.stdout.split("rule train:")[1].split("\n\n")[0]
     assert "gpu=1" in train and "slurm_partition=gpu" in train and "runtime=180" in train

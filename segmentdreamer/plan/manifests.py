@@ -37,7 +37,8 @@ def table1_manifest(experiment: Experiment, prompt_set: str) -> dict:
                 str(seed): {**metric_files(experiment, [r for r in runs if r.seed == seed]),
                             "fid": experiment.layout.fid_seed(prompt_set, variant, seed)}
                 for seed in experiment.seed_list}
-    return {"prompt_set": prompt_set, "methods": methods}
+    clip = "tiny random-weight CLIP (tiny_models: true)" if experiment.config.get("tiny_models") else experiment.model("clip")
+    return {"prompt_set": prompt_set, "methods": methods, "clip_model": clip}
 
 
 def known_answer_manifest(experiment: Experiment, prompt_set: str) -> dict:

@@ -47,12 +47,19 @@ def save_png(figure, path: str | Path) -> Path:
 
 def render_grid(panels: Sequence[Panel], columns: int, out: str | Path, title: str = "", panel_inches: float = 2.5) -> list[Path]:
     """A grid of labelled renders; a missing image is drawn as an empty, labelled panel ("missing")."""
+    return _save(grid_figure(panels, columns, title, panel_inches), out)
+
+
+def grid_figure(panels: Sequence[Panel], columns: int, title: str = "", panel_inches: float = 2.5):
+    """The figure of :func:`render_grid`, laid out by matplotlib's constrained layout so that the title, the
+    panel labels (several lines each, for grid points) and the images never overprint one another."""
     import imageio.v3 as iio
 
     if not panels:
         raise ValueError("render_grid needs at least one panel")
     rows = -(-len(panels) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(columns * panel_inches, rows * panel_inches + (0.4 if title else 0)), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(columns * panel_inches, rows * panel_inches + (0.4 if title else 0)),
+                                squeeze=False, layout="constrained")
     for index, ax in enumerate(axes.flat):
         ax.set_xticks([])
         ax.set_yticks([])
@@ -67,7 +74,7 @@ def render_grid(panels: Sequence[Panel], columns: int, out: str | Path, title: s
             ax.set_title(f"{panel.label} (missing)", fontsize=8, color="red")
     if title:
         figure.suptitle(title)
-    return _save(figure, out)
+    return figure
 
 
 def metric_plot(x: Sequence[float], series: dict[str, Sequence[float]], xlabel: str, ylabel: str, out: str | Path,

@@ -68,7 +68,7 @@ def seed_spread(per_seed: dict[str, dict]) -> dict:
 
 def aggregate(manifest: dict) -> tuple[list[dict], dict]:
     """(rows for :class:`Table`, facts for the caption)."""
-    rows, facts = [], {"runs": {}, "views": set(), "fid": {}, "names": {}, "seeds": []}
+    rows, facts = [], {"runs": {}, "views": set(), "fid": {}, "names": {}, "seeds": [], "clip_model": manifest.get("clip_model")}
     for method, entry in manifest["methods"].items():
         pooled = method_values(entry)
         facts["runs"][method] = pooled["runs"]
@@ -103,7 +103,8 @@ def caption(prompt_set: str, facts: dict) -> str:
         parts.append(f"FID of {method}: {fid['generated_images']} renders vs {fid['reference_images']} reference images.")
     if implementations:
         parts.append("FID implementation: " + "; ".join(sorted(implementations)) + ".")
-    parts.append("CLIP-L: openai/clip-vit-large-patch14, 100 x cosine. Time: minutes per asset from the trainer's timer.")
+    parts.append(f"CLIP-L: {facts.get('clip_model') or 'models.clip'}, 100 x cosine. Time: minutes per asset from the "
+                 "trainer's timer.")
     if facts.get("assets_in_process", 1) > 1:
         parts.append(f"Some runs trained up to {facts['assets_in_process']} per process (assets_per_job): their Time is the "
                      "shared process's wall clock, not their share of the GPU (timing.json: gpu_minutes_share).")

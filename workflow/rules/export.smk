@@ -26,6 +26,7 @@ rule export_mesh:
 
 
 rule meshes:
+    """A coloured mesh.glb and a gaussians.splat beside every run's .ply."""
     input:
         run_files(EXP.all_runs(), "mesh"),
         run_files(EXP.all_runs(), "splat"),
@@ -68,6 +69,7 @@ rule gpteval3d_views:
 
 
 rule gpteval3d:
+    """Every Table 1 run in GPTEval3D's layout (120 rgb + normal maps each)."""
     input:
         [EXP.layout.gpteval3d_prompts(s) for s in EXP.table1_sets],
         [gpteval3d_folder(run) for s in EXP.table1_sets for run in EXP.table1_runs(s)],

@@ -99,6 +99,7 @@ rule known_answer_table:
 
 
 rule demo:
+    """Known-answer demo: every method distils a ground-truth scene; PSNR/SSIM/IoU table and curves."""
     input:
         known_answer_outputs(EXP.table1_sets),
 
@@ -106,6 +107,7 @@ rule demo:
 # Theorem 1 measured where the score is known in closed form (prior/analytic.py, evaluate/theorem1.py):
 # `snakemake analytic_theorem1` (CPU, about a minute; needs no weights and no prompt).
 rule analytic_theorem1:
+    """Theorem 1 measured on the analytic Gaussian-mixture prior (CPU, minutes)."""
     output:
         csv=report(
             L.analytic("csv", "theorem1"),
@@ -135,6 +137,7 @@ rule analytic_theorem1:
 # The five losses distilling a latent under the analytic prior at guidance scales 1, 3, 7.5
 # (evaluate/analytic_losses.py): `snakemake analytic_losses` (CPU, 5-10 minutes; no weights).
 rule analytic_losses:
+    """The five losses on the analytic prior per guidance scale (CPU, minutes)."""
     output:
         csv=report(
             L.analytic("csv", "losses"),

@@ -80,6 +80,7 @@ rule figure_manifest:
 
 
 rule gallery_manifest:
+    """(internal) the gallery figure's manifest; build `gallery` instead."""
     input:
         lambda wildcards: panel_inputs(gallery_manifest(EXP)),
     output:

@@ -2,6 +2,7 @@
 
 
 rule tiny_models:
+    """(internal) tiny random-weight models for tiny_models: true; the smoke config builds them."""
     output:
         marker=L.tiny_model("marker"),
     log:
@@ -17,6 +18,7 @@ rule tiny_models:
 
 
 rule build_extensions:
+    """(internal) compile gsplat's CUDA extension once before the GPU jobs."""
     output:
         L.extensions_marker(),
     log:
