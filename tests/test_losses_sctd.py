@@ -20,6 +20,14 @@ def run(loss, toy, cond, step=2000, seed=0):
     return z0, out
 
 
+def cross_weight(loss) -> float:
+    """The cross-consistency weight, stated from its sources: the official code multiplies its guided B's term by
+    g + 1; the paper's Eq. 9-10 by (w + 1) with its Eq. 7 CFG scale w = g - 1 (our CFG is eps_neg + g (eps_text -
+    eps_neg), the paper's eps(y) + w (eps(y) - eps(∅))), which is used wherever a switch selects the paper."""
+    official_path = loss.weighting == "code" and loss.guided_cross_term
+    return loss.guidance_scale + 1.0 if official_path else (loss.guidance_scale - 1.0) + 1.0
+
+
 def expected_terms(toy, loss, z0, cond, t, s, s_m):
     """A, B, C, z_sm and z~_t of docs/method.md, "SCTD" steps 3-6, written out."""
     z0 = z0.detach()
@@ -58,8 +66,8 @@ def test_code_weighting_with_approx(toy, toy_cond, options):
         z0, out = run(loss, toy, toy_cond, step=step)
         t, s, s_m = out.logs["t"], out.logs["s"], out.logs["s_m"]
         A, B, C, _ = expected_terms(toy, loss, z0, toy_cond, t, s, s_m)
-        g = loss.guidance_scale
-        grad = loss.grad_scale * sig(t) / a(t) * ((A - C) + (g + 1) * (C - B))
+        k = cross_weight(loss)
+        grad = loss.grad_scale * sig(t) / a(t) * ((A - C) + k * (C - B))
         torch.testing.assert_close(out.grad, grad, rtol=1e-6, atol=1e-9)
         torch.testing.assert_close(z0.grad, grad, rtol=1e-6, atol=1e-9)
 
@@ -71,8 +79,7 @@ def test_code_weighting_without_approx_uses_the_unet_jacobian(toy, toy_cond):
     t, s, s_m = out.logs["t"], out.logs["s"], out.logs["s_m"]
     A, B, _, z_t = expected_terms(toy, loss, z0, toy_cond, t, s, s_m)
     C = ddim(z_t, t, s_m, empty_eps(toy, z_t, t, toy_cond))
-    g = loss.guidance_scale
-    grad_c = loss.grad_scale * sig(t) / a(t) * ((A - C) + (g + 1) * (C - B))
+    grad_c = loss.grad_scale * sig(t) / a(t) * ((A - C) + cross_weight(loss) * (C - B))
     K = a(s_m) * sig(t) / a(t) - sig(s_m)
     c_t = float(toy.scale(t))
     jt_grad = a(t) * ((a(s_m) / a(t)) * grad_c - K * c_t * torch.einsum("ji,njhw->nihw", toy.mix, grad_c))
@@ -86,7 +93,7 @@ def test_paper_weighting_is_eq10_as_a_loss(toy, toy_cond, approx):
     z0, out = run(loss, toy, toy_cond)
     t, s, s_m = out.logs["t"], out.logs["s"], out.logs["s_m"]
     A, B, z_sm, z_t = expected_terms(toy, loss, z0, toy_cond, t, s, s_m)
-    g = loss.guidance_scale
+    w = loss.guidance_scale - 1.0  # the paper's CFG scale (Eq. 7) of our g (test_cfg_scales_of_ours_and_the_paper)
     b_t = 1.0 / (a(s_m) * sig(t) / a(t) - sig(s_m)) ** 2
     z0_ref = z0.detach().clone().requires_grad_()
     if approx:
@@ -94,12 +101,12 @@ def test_paper_weighting_is_eq10_as_a_loss(toy, toy_cond, approx):
     else:
         z_t_ref = z_t + a(t) * (z0_ref - z0_ref.detach())
         C = ddim(z_t_ref, t, s_m, empty_eps(toy, z_t_ref, t, toy_cond))
-    expected = b_t * ((A - C).pow(2).sum() + (g + 1) ** 2 * (C - B).pow(2).sum())
+    expected = b_t * ((A - C).pow(2).sum() + (w + 1) ** 2 * (C - B).pow(2).sum())  # Eq. 10
     expected.backward()
     torch.testing.assert_close(out.loss.double(), expected.detach(), rtol=1e-6, atol=1e-9)
     torch.testing.assert_close(z0.grad, z0_ref.grad, rtol=1e-6, atol=1e-9)
-    if approx:  # closed form: b(t) a_sm (2 (C - A) + 2 (g+1)^2 (C - B))
-        closed = b_t * a(s_m) * (2 * (z_sm - A) + 2 * (g + 1) ** 2 * (z_sm - B))
+    if approx:  # closed form: b(t) a_sm (2 (C - A) + 2 (w+1)^2 (C - B))
+        closed = b_t * a(s_m) * (2 * (z_sm - A) + 2 * (w + 1) ** 2 * (z_sm - B))
         torch.testing.assert_close(z0.grad, closed, rtol=1e-6, atol=1e-9)
 
 
@@ -164,3 +171,23 @@ def test_t_exactly_at_t_tau_is_where_ge_and_gt_differ(toy, toy_cond, monkeypatch
         toy.calls.clear()
         run(loss, toy, toy_cond)
         assert len(toy.calls) == calls, (threshold, t, toy.calls)
+
+
+def test_cfg_scales_of_ours_and_the_paper(toy, toy_cond):
+    """Our guided prediction at g equals the paper's Eq. 7, eps(y) + w (eps(y) - eps(∅)), at w = g - 1."""
+    from segmentdreamer.prior.guidance import guided_noise
+
+    z = torch.randn(3, 4, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    t, g = 600, 7.5
+    guided = guided_noise(toy.predict_noise, z, t, toy_cond, g).guided
+    eps_y, eps_null = toy.eps(z, [t] * 3, toy_cond.text), toy.eps(z, [t] * 3, toy_cond.negative)
+    w = g - 1.0
+    torch.testing.assert_close(guided, eps_y + w * (eps_y - eps_null), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(("options", "weight"), [({}, 8.5), ({"guided_cross_term": False}, 7.5),
+                                                 ({"weighting": "paper"}, 7.5),
+                                                 ({"weighting": "paper", "guided_cross_term": False}, 7.5)])
+def test_the_cross_weight_of_every_switch_by_hand(options, weight):
+    """g = 7.5: the official path 8.5; the paper's (w + 1) = 7.5 wherever its equations are selected (56.25 squared)."""
+    assert SCTDLoss(**options).cross_weight == weight

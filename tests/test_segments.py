@@ -13,6 +13,12 @@ def test_uniform_edges():
     assert segment_edges("uniform", 2) == [20, 500, 980]
 
 
+def test_the_papers_equal_segmentation_of_0_to_T():
+    """Sec. 4.3: [0, T] cut into Ns segments of T / Ns each (s_0 = 0, s_Ns = T)."""
+    assert segment_edges("uniform_paper", 5) == [0, 200, 400, 600, 800, 1000]
+    assert segment_edges("uniform_paper", 4) == [0, 250, 500, 750, 1000]
+
+
 def test_mono_edges_official_code():
     assert segment_edges("mono", 5, 150) == [20, 150, 311, 503, 726, 980]
 
@@ -46,7 +52,8 @@ def test_segment_start_is_largest_start_edge():
 
 
 @pytest.mark.parametrize("t_schedule", ["shift_both", "shift_upper"])
-@pytest.mark.parametrize("segmentation,num_segments", [("uniform", 5), ("mono", 5), ("uniform", 2), ("mono_paper", 5)])
+@pytest.mark.parametrize("segmentation,num_segments", [("uniform", 5), ("mono", 5), ("uniform", 2), ("mono_paper", 5),
+                                                      ("uniform_paper", 5)])
 def test_sampled_timesteps_respect_the_rules(t_schedule, segmentation, num_segments):
     for seed in range(4):
         loss = SCTDLoss(segmentation=segmentation, num_segments=num_segments, t_schedule=t_schedule, noise_seed=seed)

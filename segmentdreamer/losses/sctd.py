@@ -11,11 +11,16 @@ Per iteration, for the B views of z0 [B, 4, h, w] and one (t, s, s_m) shared by 
     B     = G^m(z~_t, t, y)     = Phi(z~_t, t->s_m, e_t)
     C     = G^m(z~_t, t, ∅)  ~=  z_sm  (the approximation of Sec. 4.4)
 
-``weighting="code"`` (default, the official code): grad = 0.1 (s_t/a_t) [(A - C) + (g + 1)(C - B)],
+``weighting="code"`` (default, the official code): grad = 0.1 (s_t/a_t) [(A - C) + k (C - B)],
 the residual of Eq. 9 without its generative-prior term, handed to z0 (through J^T / a_sm when C is
 computed, J = dC/dz0). ``weighting="paper"``: Eq. 10 taken literally as a loss,
-b(t) (||sg(A) - C||^2 + (g + 1)^2 ||C - sg(B)||^2), b(t) = 1 / (a_sm s_t/a_t - s_sm)^2. The two differ
-in the sign of the self-consistency pull and in (g + 1) vs (g + 1)^2 (docs/method.md, "SCTD" step 7).
+b(t) (||sg(A) - C||^2 + k^2 ||C - sg(B)||^2), b(t) = 1 / (a_sm s_t/a_t - s_sm)^2. The two differ
+in the sign of the self-consistency pull and in k vs k^2 (docs/method.md, "SCTD" step 7).
+
+The cross weight k (:attr:`SCTDLoss.cross_weight`): our CFG is eps_neg + g (eps_text - eps_neg); the paper's
+Eq. 7 writes eps(y) + w (eps(y) - eps(∅)), so the paper's w is g - 1 and its (w + 1) is g. The official code's
+default path (code weighting, guided B) weights the cross term g + 1; wherever a switch selects the paper's
+equations (``weighting="paper"``, or ``guided_cross_term=False``: the paper's G(., y)), k is the paper's w + 1 = g.
 """
 
 from __future__ import annotations
@@ -57,6 +62,13 @@ class SCTDLoss(SCTDSettings, RandomStateMixin):
         t = max(t, s_m + self.min_gap)
         s = randint(s_m + self.s_margin, t - self.s_margin, self.noise_generator)
         return t, s, s_m
+
+    @property
+    def cross_weight(self) -> float:
+        """k, the cross-consistency weight: g + 1 on the official code's path (code weighting, guided B), else the
+        paper's (w + 1) with its CFG scale w = g - 1, i.e. g (module docstring)."""
+        official = self.weighting == "code" and self.guided_cross_term
+        return self.guidance_scale + 1.0 if official else self.guidance_scale
 
     def two_step_inversion(self, t: int) -> bool:
         return t >= self.t_tau if self.inversion_threshold == "ge" else t > self.t_tau
@@ -104,14 +116,14 @@ class SCTDLoss(SCTDSettings, RandomStateMixin):
         return phi(z_t, t, s_m, eps, schedule)
 
     def _weighted(self, schedule, z0: Tensor, c: Tensor, a: Tensor, b: Tensor, t: int, s_m: int) -> LossOut:
-        g = self.guidance_scale
+        k = self.cross_weight
         c_const = c.detach()
         logs = {
             "self_consistency_norm": (a - c_const).norm().detach(),
             "cross_consistency_norm": (c_const - b).norm().detach(),
         }
         if self.weighting == "code":
-            residual = (a - c_const) + (g + 1.0) * (c_const - b)
+            residual = (a - c_const) + k * (c_const - b)
             grad, hidden = finite_gradient(self.grad_scale * (schedule.sigma(t, z0) / schedule.alpha(t, z0)) * residual)
             logs["grad_norm"] = grad.norm().detach()
             if self.approx:
@@ -121,5 +133,5 @@ class SCTDLoss(SCTDSettings, RandomStateMixin):
             return LossOut(loss=loss, grad=None, logs=logs)
         a_sm, s_sm = schedule.alpha(s_m, z0), schedule.sigma(s_m, z0)
         weight = 1.0 / (a_sm * schedule.sigma(t, z0) / schedule.alpha(t, z0) - s_sm) ** 2
-        loss = upcast(weight) * ((upcast(a) - upcast(c)).pow(2).sum() + (g + 1.0) ** 2 * (upcast(c) - upcast(b)).pow(2).sum())
+        loss = upcast(weight) * ((upcast(a) - upcast(c)).pow(2).sum() + k**2 * (upcast(c) - upcast(b)).pow(2).sum())
         return LossOut(loss=loss, grad=None, logs=logs)

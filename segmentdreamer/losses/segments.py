@@ -4,6 +4,7 @@ The timestep range is cut into ``num_segments`` sub-trajectories [s_m, s_{m+1});
 consistency inside the segment that holds t, toward its start s_m.
 
 - ``uniform`` (default, official code): round(linspace(20, 980, Ns + 1)).
+- ``uniform_paper``: the paper's equal segmentation of [0, T]: s_m = m T / Ns (0, 200, ..., 1000 for Ns = 5).
 - ``mono`` (official code's monotonically increasing segments): first length t_tau - 20, then lengths
   growing by d = floor(2 (960 - Ns (t_tau - 20)) / ((Ns - 1) Ns)); the last edge is forced to 980.
   When d < 0 (e.g. Ns = 10) the segments shrink: that is the code's behaviour, kept.
@@ -20,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 
-Segmentation = Literal["uniform", "mono", "mono_paper"]
+Segmentation = Literal["uniform", "uniform_paper", "mono", "mono_paper"]
 SEGMENTATIONS: tuple[str, ...] = typing.get_args(Segmentation)
 MIN_EDGE, MAX_EDGE, NUM_TRAIN_TIMESTEPS = 20, 980, 1000
 
@@ -31,6 +32,8 @@ def segment_edges(strategy: str, num_segments: int, t_tau: int = 150) -> list[in
         raise ValueError(f"num_segments must be >= 1, got {num_segments}")
     if strategy == "uniform":
         return [int(round(v)) for v in np.linspace(MIN_EDGE, MAX_EDGE, num_segments + 1)]
+    if strategy == "uniform_paper":
+        return [int(round(v)) for v in np.linspace(0, NUM_TRAIN_TIMESTEPS, num_segments + 1)]
     if num_segments < 2:
         raise ValueError(f"{strategy!r} segmentation needs num_segments >= 2, got {num_segments}")
     if strategy == "mono":
