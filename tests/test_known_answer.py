@@ -5,6 +5,7 @@ densification, checkpoints, the evaluation ring); only the prior is replaced (pr
 """
 
 import dataclasses
+import math
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,42 @@ def test_a_resumed_known_answer_run_ends_where_an_uninterrupted_one_does(tmp_pat
         assert torch.equal(value, resumed.params[name]), name
     truth = build_scene("totem")
     assert compare(whole.params, truth, views=8)["psnr"] == compare(resumed.params, truth, views=8)["psnr"]
+
+
+def _implied_x0(prior, x, t, embedding):
+    """What the prior's noise prediction says the clean latent is: (x - s_t eps) / a_t."""
+    a, s = prior.schedule.alpha(t, x), prior.schedule.sigma(t, x)
+    return (x - s * prior.predict_noise(x, t, embedding)) / a
+
+
+@pytest.mark.parametrize("perp_neg", [False, True])
+def test_the_prior_renders_the_ground_truth_from_the_view_its_text_names(perp_neg):
+    """Texts made for each camera's azimuth give the targets the trainer's own views made; texts for the opposite
+    azimuth (front and back swapped) give the ground truth seen from there, which differs: the wiring shows."""
+    from segmentdreamer.config import CameraConfig
+    from segmentdreamer.prior.views import ObservedViews
+    from segmentdreamer.scene.cameras import TrainingCameraSampler, turned_about_z
+
+    prior = TargetScenePrior.from_spec("target-scene:totem")
+    cameras = TrainingCameraSampler(CameraConfig(), 32, 32, seed=3).sample(4)
+    views = ObservedViews(cameras, torch.zeros(4, 3), False, False, 32)
+    prior.observe_views(views)
+    embeddings = prior.prompt_embeddings("a totem")
+    x, t = torch.randn(4, 4, 32, 32, generator=torch.Generator().manual_seed(0)), torch.tensor(500)
+    right = view_conditioning(embeddings, cameras.azimuths, perp_neg=perp_neg)
+    torch.testing.assert_close(_implied_x0(prior, x, t, right.text), prior.targets[0], rtol=1e-4, atol=1e-4)
+    opposite = view_conditioning(embeddings, cameras.azimuths + 180.0, perp_neg=perp_neg)
+    wrong = _implied_x0(prior, x, t, opposite.text)
+    for view in range(4):
+        assert (wrong[view] - prior.targets[0][view]).abs().max() > 0.5, view
+        # a text names |azimuth| only (left and right sides read the same): the view it names is on the camera's side
+        own = (float(cameras.azimuths[view]) + 180.0) % 360.0 - 180.0
+        named = round(abs((own + 360.0) % 360.0 - 180.0))  # |wrap(own + 180)|, to the degree (as the prior caches it)
+        turned = turned_about_z(cameras[view : view + 1], torch.tensor([math.copysign(named, own) - own]))
+        seen = prior.latent_map.encode(prior.render_like(prior.scenes[0], ObservedViews(turned, torch.zeros(1, 3), False, False, 32)))
+        torch.testing.assert_close(wrong[view], seen[0], rtol=1e-3, atol=1e-3)
+    if perp_neg:  # Perp-Neg's pure front and side prompts each name their own view
+        front = _implied_x0(prior, x, t, right.perp_neg_texts[:, 1])
+        assert not torch.allclose(front, prior.targets[0], atol=1e-3)
+    negative = _implied_x0(prior, x, t, right.negative)  # names no view: the views the trainer rendered
+    torch.testing.assert_close(negative, prior.targets[0], rtol=1e-4, atol=1e-4)

@@ -11,7 +11,12 @@ it, z* [B, C, h, w]. Its noise prediction is then exact for a distribution conce
     eps*(z_t, t) = (z_t - a_t z*) / s_t
 
 The view prompts and the negative prompt (CFG's two branches) both mean the point mass, so CFG changes
-nothing. The empty prompt (the ∅ of every ODE step: inversion, G(., ∅)) is the unconditional model, a
+nothing. The view prompts also name their view: an embedding is (label, degrees from the front), front 0,
+side 90, back 180, so the trainer's azimuth-interpolated text names exactly |azimuth| of the camera it was
+made for. Where a text names another view than its camera's (a view prompt wired to the wrong camera, or
+Perp-Neg's pure front and side prompts), the prior renders the ground truth from the camera carried around
+to the named azimuth (same side, same elevation, background and flip): the scene as that text describes it,
+so a view-prompt or Perp-Neg wiring error makes contradictory targets and lowers the demo's PSNR. The empty prompt (the ∅ of every ODE step: inversion, G(., ∅)) is the unconditional model, a
 Gaussian N(z*, sigma^2 I) around the same object (exact denoiser E[z0 | x] = z* + a sigma^2 (x - a z*) /
 (a^2 sigma^2 + s^2)). It must differ from the point mass: under a point mass the probability-flow ODE is
 exactly consistent from any start (x0-prediction is z* everywhere), so every consistency loss (SCTD's A, B
@@ -37,12 +42,16 @@ from torch import Tensor
 
 from ..config import DEFAULT_NEGATIVE_PROMPT
 from ..models import parse_target_scene
+from ..scene.cameras import turned_about_z
 from ..scene.gaussians import activate
 from ..scene.known_scenes import build_scene, scene_names
 from ..scene.render import render
 from .conditioning import PromptEmbeddings
 from .schedule import NoiseSchedule
 from .views import ObservedViews
+
+NO_VIEW = -1.0
+"""The view code of a prompt that names no view (the negative and the empty prompt)."""
 
 
 class LinearLatentMap:
@@ -78,6 +87,9 @@ class TargetScenePrior:
         """sigma of the unconditional Gaussian N(z*, sigma^2 I) of a one-scene prior (0: the degenerate point mass)."""
         self._truth_rings: dict[tuple[int, int], tuple[Tensor, Tensor]] = {}
         """(views, resolution) -> the ground truth's ring renders (rgb, alpha), for ``progress``."""
+        self.views: ObservedViews | None = None
+        self._named_views: dict[tuple[int, int], Tensor] = {}
+        """(view, degrees a text named) -> the first scene's latent seen from there, this iteration."""
 
     @classmethod
     def from_spec(cls, spec: str, device: str | torch.device = "cpu") -> TargetScenePrior:
@@ -93,6 +105,7 @@ class TargetScenePrior:
     def observe_views(self, views: ObservedViews) -> None:
         """Render every ground-truth scene as the trainer rendered its views and encode it: z* per scene."""
         self.targets = [self.latent_map.encode(self.render_like(scene, views)) for scene in self.scenes]
+        self.views, self._named_views = views, {}
 
     def render_like(self, scene: dict[str, Tensor], views: ObservedViews) -> Tensor:
         """[B, 3, H, W] the scene seen as the trainer's encoder saw its own renders."""
@@ -123,11 +136,13 @@ class TargetScenePrior:
         return self.latent_map.decode(latents)
 
     def prompt_embeddings(self, prompt: str, negative_prompt: str = DEFAULT_NEGATIVE_PROMPT) -> PromptEmbeddings:
-        """Text is a label here: 1 = the first scene (any view prompt), 0 = the second (negative), 0.5 = empty."""
-        def label(value: float) -> Tensor:
-            return torch.full((1, 1), value, device=self.device)
+        """Text is (label, degrees) here: label 1 = the first scene (any view prompt), 0 = the second (negative),
+        0.5 = empty; degrees = the view a view prompt names (front 0, side 90, back 180), -1 for the others."""
+        def label(value: float, degrees: float = NO_VIEW) -> Tensor:
+            return torch.tensor([[value, degrees]], device=self.device)
 
-        return PromptEmbeddings(front=label(1.0), side=label(1.0), back=label(1.0), negative=label(0.0), empty=label(0.5))
+        return PromptEmbeddings(front=label(1.0, 0.0), side=label(1.0, 90.0), back=label(1.0, 180.0), negative=label(0.0),
+                                empty=label(0.5))
 
     def predict_noise(self, x: Tensor, t: Tensor, embedding: Tensor) -> Tensor:
         """eps*(x, t) = (x - a_t z*) / s_t, z* the scene(s) the embedding selects; x [N, C, h, w] with N = k B."""
@@ -138,7 +153,10 @@ class TargetScenePrior:
         t = torch.as_tensor(t, device=x.device).reshape(-1).expand(x.shape[0])
         a, s = self.schedule.alpha(t, x), self.schedule.sigma(t, x)
         targets = [z.repeat(repeats, 1, 1, 1).to(x.dtype) for z in self.targets]
-        label = embedding.reshape(x.shape[0], -1)[:, 0].to(x.dtype)[:, None, None, None]
+        code = embedding.reshape(x.shape[0], -1).to(x.dtype)
+        label = code[:, 0][:, None, None, None]
+        if code.shape[1] > 1 and self.views is not None:  # targets set by hand know no cameras
+            targets[0] = self._as_named(targets[0], code[:, 1], batch)
         if len(targets) == 1:
             var = self.unconditional_std**2
             unconditional = targets[0] + a * var * (x - a * targets[0]) / (a * a * var + s * s)
@@ -147,6 +165,31 @@ class TargetScenePrior:
             mixture = self._posterior_mean(x, a, s, targets)
             chosen = torch.where(label > 0.75, targets[0], torch.where(label < 0.25, targets[1], mixture))
         return (x - a * chosen) / s
+
+    def _as_named(self, target: Tensor, named: Tensor, batch: int) -> Tensor:
+        """``target`` [N, C, h, w] (row i: view i % batch as the trainer saw it) with each row whose text names
+        another view than its camera's (by more than half a degree) replaced by the first scene seen from there."""
+        camera = ((self.views.cameras.azimuths.to(named) + 180.0) % 360.0 - 180.0).repeat(len(named) // batch)
+        elsewhere = (named >= 0.0) & ((named - camera.abs()).abs() > 0.5)
+        if not bool(elsewhere.any()):
+            return target
+        target = target.clone()
+        for row in torch.nonzero(elsewhere).flatten().tolist():
+            view, degrees = row % batch, int(round(float(named[row])))
+            if (view, degrees) not in self._named_views:
+                self._named_views[view, degrees] = self._seen_from(view, degrees)
+            target[row] = self._named_views[view, degrees].to(target)
+        return target
+
+    @torch.no_grad()
+    def _seen_from(self, view: int, degrees: int) -> Tensor:
+        """[C, h, w] the first scene's latent from camera ``view`` carried to azimuth +-``degrees`` (its own side)."""
+        views = self.views
+        own = float(views.cameras.azimuths[view])
+        side = -1.0 if ((own + 180.0) % 360.0 - 180.0) < 0.0 else 1.0
+        turned = turned_about_z(views.cameras[view : view + 1], torch.tensor([side * degrees - own]))
+        single = ObservedViews(turned, views.backgrounds[view : view + 1], views.flip, views.disparity, views.resolution)
+        return self.latent_map.encode(self.render_like(self.scenes[0], single))[0]
 
     @staticmethod
     def _posterior_mean(x: Tensor, a: Tensor, s: Tensor, targets: list[Tensor]) -> Tensor:

@@ -38,6 +38,22 @@ class Cameras:
         return Cameras(self.viewmats[index], self.Ks[index], self.azimuths[index], self.fovx[index])
 
 
+def turned_about_z(cameras: Cameras, degrees: Tensor) -> Cameras:
+    """The cameras carried around the world's z axis (through the origin) by ``degrees`` [B] of azimuth (positive:
+    from the front, +y, toward +x), each keeping its view of the object; ``azimuths`` move with them.
+
+    With R the rotation taking (sin a, cos a) to (sin(a + d), cos(a + d)) in the xy-plane, camera-to-world becomes
+    R c2w, so world-to-camera becomes viewmat R^T.
+    """
+    d = torch.deg2rad(degrees.to(cameras.viewmats.dtype)).to(cameras.viewmats.device)
+    rotation = torch.zeros(len(d), 4, 4, dtype=cameras.viewmats.dtype, device=cameras.viewmats.device)
+    rotation[:, 0, 0], rotation[:, 0, 1] = torch.cos(d), torch.sin(d)
+    rotation[:, 1, 0], rotation[:, 1, 1] = -torch.sin(d), torch.cos(d)
+    rotation[:, 2, 2] = rotation[:, 3, 3] = 1.0
+    azimuths = (cameras.azimuths + degrees.to(cameras.azimuths) + 180.0) % 360.0 - 180.0
+    return Cameras(cameras.viewmats @ rotation.transpose(1, 2), cameras.Ks, azimuths, cameras.fovx)
+
+
 def look_at_c2w(eye: Tensor, target: Tensor, up: Tensor) -> Tensor:
     """OpenCV camera-to-world [B, 4, 4] for eyes [B, 3] looking at targets [B, 3]."""
     forward = torch.nn.functional.normalize(target - eye, dim=-1)
