@@ -228,7 +228,7 @@ def _fid(args: argparse.Namespace) -> int:
     from .atomic import write_json
     from .devices import resolve_device
     from .evaluate.fid import compute_fid
-    from .evaluate.views import view_paths
+    from .scene.render_folder import view_paths
 
     reference = sorted(Path(args.reference).glob("*.png"))
     generated = [path for folder in args.generated for path in view_paths(folder)]

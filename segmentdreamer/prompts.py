@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .plan.layout import ID_PATTERN
-
+ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+"""Prompt-set names and prompt ids: they become folder and file names (plan/layout.py puts them in paths)."""
 HEADER = ["prompt_id", "prompt", "init_prompt"]
 SAFE_ID = re.compile(rf"^(?={ID_PATTERN}$).{{1,100}}$")
 MAX_SEED = 2**32 - 1

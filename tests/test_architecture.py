@@ -219,3 +219,64 @@ def test_schema_lists_no_methods():
     schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text(encoding="utf-8"))
     method = schema["properties"]["variants"]["additionalProperties"]["properties"]["method"]
     assert "enum" not in method  # the registry is the one list of methods
+
+
+def package_imports() -> dict[str, set[str]]:
+    """Every module of the package -> the package modules it imports, function-local imports included (the AST of
+    each file, so an import hidden inside a function counts as much as one at the top)."""
+    import ast
+
+    package = ROOT / "segmentdreamer"
+    modules = {}
+    for path in package.rglob("*.py"):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        here = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = ".".join(here.split(".")[: len(here.split(".")) - node.level + 1]) if node.level else ""
+                target = ".".join(p for p in (base, node.module or "") if p)
+                candidates = [target] + [f"{target}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                candidates = [alias.name for alias in node.names]
+            else:
+                continue
+            found |= {c for c in candidates if c.startswith("segmentdreamer") and c != name}
+        modules[name] = found
+    return {name: {d for d in deps if d in modules} for name, deps in modules.items()}
+
+
+def test_no_import_cycle_between_modules_function_local_imports_included():
+    graph = package_imports()
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for dependency in sorted(graph[module]):
+            if state.get(dependency) == 1:
+                cycle = path[path.index(dependency):] + [dependency] if dependency in path else [module, dependency]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if dependency not in state:
+                visit(dependency, path + [dependency])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+
+
+FOUNDATIONS = ("segmentdreamer.typed", "segmentdreamer.atomic", "segmentdreamer.errors", "segmentdreamer.prompts",
+               "segmentdreamer.scene", "segmentdreamer.prior", "segmentdreamer.losses")
+"""Folders and modules below the pipeline's steps: the trainer, evaluation, planning and reports build on them."""
+ABOVE = ("segmentdreamer.evaluate", "segmentdreamer.report", "segmentdreamer.export", "segmentdreamer.train",
+         "segmentdreamer.multi_asset", "segmentdreamer.cli", "segmentdreamer.preflight", "segmentdreamer.doctor",
+         "segmentdreamer.viewer", "segmentdreamer.plan.experiment", "segmentdreamer.plan.manifests")
+
+
+def test_no_foundation_imports_a_step_above_it():
+    """e.g. the renderer never imports an evaluation module, the prompt reader never imports the planner (the plan's
+    path patterns, plan/layout.py, are facts every layer may read)."""
+    upward = [f"{module} -> {dependency}" for module, deps in package_imports().items()
+              if module.startswith(FOUNDATIONS) for dependency in deps if dependency.startswith(ABOVE)]
+    assert not upward, upward

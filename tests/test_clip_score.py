@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from segmentdreamer.evaluate.clip_score import ClipScorer
-from segmentdreamer.evaluate.views import mark_views_complete, score_views
+from segmentdreamer.evaluate.views import score_views
+from segmentdreamer.scene.render_folder import mark_views_complete
 
 
 @pytest.fixture(scope="module")

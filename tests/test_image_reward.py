@@ -15,8 +15,9 @@ from segmentdreamer.evaluate.image_reward import (
     official_to_ours,
     ours_to_official,
 )
-from segmentdreamer.evaluate.views import mark_views_complete, score_views
+from segmentdreamer.evaluate.views import score_views
 from segmentdreamer.models import MissingWeightsError
+from segmentdreamer.scene.render_folder import mark_views_complete
 
 FIXTURES = Path(__file__).parent / "data" / "image_reward"
 

@@ -13,10 +13,10 @@ import torch
 import yaml
 
 from segmentdreamer.config import TrainConfig
-from segmentdreamer.evaluate.known_answer import compare
 from segmentdreamer.losses import LossInput, loss_class
 from segmentdreamer.prior.conditioning import view_conditioning
 from segmentdreamer.prior.target_scene import LinearLatentMap, TargetScenePrior
+from segmentdreamer.scene.compare import compare
 from segmentdreamer.scene.known_scenes import build_scene
 from segmentdreamer.train import Trainer
 from segmentdreamer.typed import from_dict
@@ -96,7 +96,7 @@ def test_known_answer_psnr_and_ssim_equal_torchmetrics():
     identical pair."""
     from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-    from segmentdreamer.evaluate.known_answer import psnr_per_view, ring_renders, ssim_per_view
+    from segmentdreamer.scene.compare import psnr_per_view, ring_renders, ssim_per_view
 
     truth, _ = ring_renders(build_scene("totem"), views=4, resolution=32)
     shifted = build_scene("totem", points_per_part=120)
@@ -125,7 +125,7 @@ def test_the_learning_curve_renders_the_ground_truth_once_and_scores_as_compare_
 
 def test_the_ground_truth_is_asymmetric():
     """Front, back, left, right, top and bottom of the totem look different (no orientation error can hide)."""
-    from segmentdreamer.evaluate.known_answer import ring_renders
+    from segmentdreamer.scene.compare import ring_renders
 
     rgb, _ = ring_renders(build_scene("totem"), views=4, resolution=32)  # azimuths 0, 90, 180, 270
     for i in range(4):
@@ -186,3 +186,16 @@ def test_the_prior_renders_the_ground_truth_from_the_view_its_text_names(perp_ne
         assert not torch.allclose(front, prior.targets[0], atol=1e-3)
     negative = _implied_x0(prior, x, t, right.negative)  # names no view: the views the trainer rendered
     torch.testing.assert_close(negative, prior.targets[0], rtol=1e-4, atol=1e-4)
+
+
+def test_the_known_answer_table_gives_mean_and_spread_over_seeds():
+    import pandas as pd
+
+    from segmentdreamer.report.known_answer import markdown
+
+    table = pd.DataFrame({"method": ["SCTD"] * 4 + ["SDS"], "psnr": [18.3, 25.2, 24.0, 26.1, 38.7],
+                          "ssim": [0.8, 0.9, 0.9, 0.9, 0.99], "iou": [0.91, 0.95, 0.96, 0.98, 0.99], "start_psnr": [13.1] * 5})
+    text = markdown(table)
+    # SCTD: mean 23.40, sample std sqrt(sum (x - 23.4)^2 / 3) = sqrt((26.01 + 3.24 + 0.36 + 7.29) / 3) = 3.507
+    assert "| SCTD | 23.40 +- 3.51 | 0.875 +- 0.050 | 0.950 +- 0.029 | 13.10 | 4 |" in text, text
+    assert "| SDS | 38.70 | 0.990 | 0.990 | 13.10 | 1 |" in text

@@ -108,8 +108,8 @@ def test_a_checkpoint_with_a_diverged_state_is_not_resumed(config, tiny_prior, t
 
 def test_a_blank_or_non_finite_asset_is_never_rendered_or_scored(tmp_path):
     from segmentdreamer.errors import PlyError
-    from segmentdreamer.evaluate.views import view_paths
     from segmentdreamer.scene.gaussians import from_points, save_ply
+    from segmentdreamer.scene.render_folder import view_paths
     from segmentdreamer.scene.turntable import BlankRenderError, render_ring
 
     params = from_points(torch.zeros(50, 3))

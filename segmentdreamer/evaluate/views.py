@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..plan.layout import VIEWS_COMPLETE
+from ..scene.render_folder import view_paths
 
 
 class ViewScorer(Protocol):
@@ -28,33 +28,6 @@ def check_image_range(images: Tensor | np.ndarray) -> None:
     low, high = float(images.min()), float(images.max())
     if low < -1e-6 or high > 1 + 1e-6:
         raise ValueError(f"float images must lie in [0, 1] (got [{low:.3g}, {high:.3g}]); pass uint8 for 0..255 images")
-
-
-def mark_views_complete(views_dir: str | Path, views: int, **facts) -> None:
-    """Write ``complete.json`` (the view count and any facts) into a render folder: the last file a render writes."""
-    from ..atomic import write_json
-
-    write_json({"views": views, **facts}, Path(views_dir) / VIEWS_COMPLETE)
-
-
-def view_paths(views_dir: str | Path) -> list[Path]:
-    """The ``view_*.png`` files of a finished render folder, in view order.
-
-    Raises FileNotFoundError for a folder that a render did not finish (no ``complete.json``, or fewer
-    views than it records): an emptied or half-written folder is never scored.
-    """
-    import json
-
-    folder = Path(views_dir)
-    marker = folder / VIEWS_COMPLETE
-    if not marker.is_file():
-        raise FileNotFoundError(f"{folder}: no {VIEWS_COMPLETE}: the render job did not finish here "
-                                "(rerun it: snakemake --forcerun render, or `segmentdreamer render`)")
-    paths = sorted(folder.glob("view_*.png"))
-    expected = json.loads(marker.read_text(encoding="utf-8"))["views"]
-    if len(paths) != expected:
-        raise FileNotFoundError(f"{folder}: {len(paths)} view_*.png but the render wrote {expected}: rerun the render job")
-    return paths
 
 
 def score_views(scorer: ViewScorer, views_dir: str | Path, prompt: str, batch: int = 16, distractors: list[str] | None = None) -> dict:

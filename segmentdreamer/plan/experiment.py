@@ -14,9 +14,9 @@ from pathlib import Path
 
 from ..config import ConfigError, TrainConfig, from_dict, prior_settings
 from ..losses.registry import load_plugins, settings_class
-from ..prompts import PromptEntry, read_prompt_list
+from ..prompts import ID_PATTERN, PromptEntry, read_prompt_list
 from .batches import TrainBatch, train_batches
-from .layout import ID_PATTERN, TINY_MODEL_FILES, VARIANT_PATTERN, Layout
+from .layout import TINY_MODEL_FILES, VARIANT_PATTERN, Layout
 from .runs import Run
 from .variants import Ablation, deep_merge, expand_grid
 

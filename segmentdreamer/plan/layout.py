@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
-"""Prompt-set names and prompt ids: they become folder and file names."""
 VARIANT_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.=-]*"
 """Variant names (grid points add ``=``, e.g. ``segments__num_segments=5``)."""
 

@@ -43,6 +43,7 @@ from torch import Tensor
 from ..config import DEFAULT_NEGATIVE_PROMPT
 from ..models import parse_target_scene
 from ..scene.cameras import turned_about_z
+from ..scene.compare import compare_renders, ring_renders
 from ..scene.gaussians import activate
 from ..scene.known_scenes import build_scene, scene_names
 from ..scene.render import render
@@ -121,8 +122,6 @@ class TargetScenePrior:
     def progress(self, params: torch.nn.ParameterDict, views: int = 12, resolution: int = 64) -> dict[str, float]:
         """PSNR / SSIM / IoU of ``params`` against the ground truth on a coarse ring (the learning curve); the
         ground truth's ring renders are made once."""
-        from ..evaluate.known_answer import compare_renders, ring_renders
-
         if (views, resolution) not in self._truth_rings:
             self._truth_rings[views, resolution] = ring_renders(self.ground_truth, views, resolution)
         metrics = compare_renders(*ring_renders(params, views, resolution), *self._truth_rings[views, resolution])

@@ -46,11 +46,19 @@ HEADER = ("method", "PSNR (dB)", "SSIM", "IoU", "start PSNR (dB)", "runs")
 
 
 def summary_rows(table: pd.DataFrame) -> list[tuple[str, ...]]:
-    """Per method (in manifest order): mean PSNR, SSIM, IoU and start PSNR, formatted, and the run count."""
-    summary = table.groupby("method", sort=False).agg(psnr=("psnr", "mean"), ssim=("ssim", "mean"), iou=("iou", "mean"),
-                                                       start_psnr=("start_psnr", "mean"), runs=("psnr", "size"))
-    return [(str(method), f"{row.psnr:.2f}", f"{row.ssim:.3f}", f"{row.iou:.3f}", f"{row.start_psnr:.2f}", str(int(row.runs)))
-            for method, row in summary.iterrows()]
+    """Per method (in manifest order): mean PSNR, SSIM, IoU and start PSNR, formatted, and the run count; with
+    several runs (seeds) each score is ``mean +- sample standard deviation`` over them."""
+    grouped = table.groupby("method", sort=False)
+    summary = grouped.agg(psnr=("psnr", "mean"), ssim=("ssim", "mean"), iou=("iou", "mean"), start_psnr=("start_psnr", "mean"),
+                          runs=("psnr", "size"))
+    spread = grouped[["psnr", "ssim", "iou"]].std(ddof=1)
+
+    def cell(method, key: str, digits: int) -> str:
+        mean, runs = summary.at[method, key], int(summary.at[method, "runs"])
+        return f"{mean:.{digits}f}" + (f" +- {spread.at[method, key]:.{digits}f}" if runs > 1 else "")
+
+    return [(str(method), cell(method, "psnr", 2), cell(method, "ssim", 3), cell(method, "iou", 3),
+             f"{row.start_psnr:.2f}", str(int(row.runs))) for method, row in summary.iterrows()]
 
 
 def markdown(table: pd.DataFrame) -> str:

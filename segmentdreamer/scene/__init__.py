@@ -6,4 +6,7 @@
 - ``densify.py``    clone / split / prune / opacity reset with Adam-state surgery
 - ``beg.py``        brightness-equalized generation (Connect3D)
 - ``turntable.py``  the 120-view evaluation ring as PNGs and a video
+- ``render_folder.py``  a finished render folder: its views and the completion marker scorers require
+- ``compare.py``    a scene against a reference over the ring: PSNR, SSIM, silhouette IoU (known-answer scores)
+- ``known_scenes.py``  ground-truth scenes built in code (the known-answer prior's)
 """

@@ -9,11 +9,11 @@ import torch
 from tqdm import tqdm
 
 from ..atomic import atomic_target
-from ..evaluate.views import mark_views_complete
 from ..plan.layout import RUN_FILES, VIEW_FILE, VIEWS_COMPLETE
 from .cameras import evaluation_ring
 from .gaussians import activate, load_ply
 from .render import render, to_uint8
+from .render_folder import mark_views_complete
 
 MIN_ALPHA = 0.01
 """A pixel counts as covered above this opacity."""
