@@ -2,8 +2,8 @@
 scored against the ground truth; its report in headless Chromium; a job killed with SIGKILL and resumed.
 
 Measured on the 2-core CI machine (200 iterations, 2 views at 64 px, 2000 Gaussians, the 120-view ring at
-64 px; docs/method.md, "Known-answer distillation"): see MEASURED. Each floor is the measured value minus
-the margin; the start (the grey sphere) is 13.1 dB.
+64 px; docs/method.md, "Known-answer distillation"): see MEASURED, the mean and spread over three seeds; seed 0's
+PSNR must lie within 3 standard deviations (+ 0.5 dB) of the mean; the start (the grey sphere) is 13.1 dB.
 """
 
 from __future__ import annotations
@@ -30,11 +30,18 @@ from .test_workflow import ROOT, snakemake
 pytestmark = pytest.mark.skipif(shutil.which("snakemake", path=str(Path(sys.executable).parent)) is None,
                                 reason="snakemake is not installed beside this Python")
 
-MEASURED = {"DreamFusion (SDS)": 38.7, "LucidDreamer (ISM)": 37.9, "Connect3D (GCS)": 31.4,
-            "SegmentDreamer (SCTD): sctd_no_noise_offset": 26.2, "SegmentDreamer (SCTD)": 18.3, "Consistent3D (CDS)": 12.7}
-"""Ring PSNR (dB) per method label of the demo table, measured on the CI machine."""
-MARGIN = 2.5
+MEASURED = {"DreamFusion (SDS)": (38.13, 0.58), "LucidDreamer (ISM)": (37.34, 0.67), "Connect3D (GCS)": (30.77, 0.79),
+            "SegmentDreamer (SCTD): sctd_no_noise_offset": (26.22, 0.07), "SegmentDreamer (SCTD)": (22.51, 3.68),
+            "Consistent3D (CDS)": (12.67, 0.05)}
+"""Ring PSNR (dB) per method label of the demo table: (mean, sample std) over seeds 0, 1, 2, measured on the CI
+machine (docs/method.md, "The demo"). The test runs seed 0 only: three seeds would add ~9 minutes to CI."""
 START_PSNR = 13.1
+
+
+def margin(std: float) -> float:
+    """How far one seed's PSNR may lie from the mean of three: 3 standard deviations of the measured spread, plus
+    0.5 dB for a standard deviation estimated from three seeds."""
+    return 3.0 * std + 0.5
 
 
 def demo_config(tmp_path: Path, **train) -> Path:
@@ -65,8 +72,8 @@ def test_every_method_recovers_the_ground_truth_in_the_demo(demo_run):
     psnr = dict(zip(table["method"], table["psnr"]))
     print(json.dumps({m: round(v, 2) for m, v in psnr.items()}))
     assert set(psnr) == set(MEASURED)
-    for method, measured in MEASURED.items():
-        assert psnr[method] >= measured - MARGIN, (method, psnr[method])
+    for method, (mean, std) in MEASURED.items():
+        assert abs(psnr[method] - mean) <= margin(std), (method, psnr[method], mean, margin(std))
     assert table["start_psnr"].round(1).eq(START_PSNR).all()
     for method in ("DreamFusion (SDS)", "LucidDreamer (ISM)", "Connect3D (GCS)", "SegmentDreamer (SCTD): sctd_no_noise_offset"):
         # the issue's floor: 20 dB from a 13 dB start
