@@ -313,3 +313,19 @@ def test_a_dry_run_writes_nothing_so_a_read_only_results_folder_plans(tmp_path):
                            f'pathvars={{"results": "{results}"}}'], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert plan.returncode == 0 and "Job stats" in plan.stdout, plan.stderr[-3000:]
     assert not results.exists()
+
+
+def test_a_results_folder_that_cannot_be_locked_runs_with_a_warning(tmp_path, monkeypatch, caplog):
+    """Some network filesystems refuse advisory locks (ENOLCK): the workflow still runs, and says it is unguarded."""
+    import errno
+    import fcntl
+
+    from segmentdreamer.plan import claim
+
+    def refuse(handle, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", refuse)
+    with caplog.at_level(logging.WARNING):
+        claim.hold_results_folder(tmp_path / "nfs-results")
+    assert "cannot be locked" in caplog.text and tmp_path / "nfs-results" not in claim._held

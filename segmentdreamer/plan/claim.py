@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import socket
 from pathlib import Path
 
 from ..atomic import write_json
 from ..config import ConfigError
+
+log = logging.getLogger(__name__)
 
 CLAIM = ".workflow.json"
 LOCK = ".workflow.lock"
@@ -62,6 +65,11 @@ def hold_results_folder(results: str | Path) -> None:
         handle.close()
         raise ConfigError(f"pathvars.results: {results} is in use by a running workflow ({holder}); wait until it "
                           "ends, or give this one its own pathvars.results") from None
+    except OSError as error:  # a filesystem without advisory locks (some network mounts): run, unguarded, and say so
+        handle.close()
+        log.warning("pathvars.results: %s cannot be locked (%s); a second workflow on this folder would not be stopped",
+                    results, error)
+        return
     handle.seek(0)
     handle.truncate()
     handle.write(f"snakemake pid {os.getpid()} on {socket.gethostname()}, working directory {os.getcwd()}\n")
