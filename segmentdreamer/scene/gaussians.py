@@ -57,6 +57,22 @@ def nearest_neighbour_scale(points: np.ndarray, k: int = 3, min_squared: float =
     return np.sqrt(squared)
 
 
+def opaque_gaussians(means: Tensor, colours: Tensor, scale: float = 0.04, opacity: float = 0.95) -> torch.nn.ParameterDict:
+    """Raw parameters (the trainer's layout) of small isotropic blobs at ``means`` [N, 3] with ``colours`` [N, 3] in
+    [0, 1]: the ground-truth scenes built in code (``known_scenes``, ``miniworld``) are made of these."""
+    count = len(means)
+    quats = torch.zeros(count, 4)
+    quats[:, 0] = 1.0
+    return torch.nn.ParameterDict({
+        "means": torch.nn.Parameter(means),
+        "quats": torch.nn.Parameter(quats),
+        "scales": torch.nn.Parameter(torch.full((count, 3), math.log(scale))),
+        "opacities": torch.nn.Parameter(torch.full((count,), math.log(opacity / (1.0 - opacity)))),
+        "sh0": torch.nn.Parameter(rgb_to_sh0(colours)[:, None, :]),
+        "shN": torch.nn.Parameter(torch.zeros(count, 0, 3)),
+    })
+
+
 def from_points(points: Tensor, colors: Tensor | None = None, opacity: float = 0.1) -> torch.nn.ParameterDict:
     """Gaussians at ``points`` [N, 3] with isotropic 3-NN scales, identity rotation, the given opacity.
 

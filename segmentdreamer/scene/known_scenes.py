@@ -8,12 +8,10 @@ convention), a yellow tail behind (-y) and one magenta arm to the right (+x, non
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
-from .gaussians import rgb_to_sh0
+from .gaussians import opaque_gaussians
 
 # (centre xyz, half sizes xyz, rgb)
 TOTEM_PARTS = (
@@ -41,18 +39,7 @@ def build_scene(name: str, points_per_part: int = 400, seed: int = 0) -> torch.n
         unit = torch.rand(points_per_part, 3, generator=generator) * 2.0 - 1.0
         means.append(torch.tensor(centre) + unit * torch.tensor(half))
         colours.append(torch.tensor(rgb).expand(points_per_part, 3))
-    means, colours = torch.cat(means), torch.cat(colours)
-    count = len(means)
-    quats = torch.zeros(count, 4)
-    quats[:, 0] = 1.0
-    return torch.nn.ParameterDict({
-        "means": torch.nn.Parameter(means),
-        "quats": torch.nn.Parameter(quats),
-        "scales": torch.nn.Parameter(torch.full((count, 3), math.log(0.04))),
-        "opacities": torch.nn.Parameter(torch.full((count,), math.log(0.95 / 0.05))),
-        "sh0": torch.nn.Parameter(rgb_to_sh0(colours)[:, None, :]),
-        "shN": torch.nn.Parameter(torch.zeros(count, 0, 3)),
-    })
+    return opaque_gaussians(torch.cat(means), torch.cat(colours))
 
 
 def scene_names() -> tuple[str, ...]:
