@@ -6,7 +6,7 @@ Every setting of the project is a dataclass field with a type and, where a numbe
 - unknown keys (``train.densify.grad_treshold: unknown key (known: ...)``),
 - wrong types (``loss.approx: expected a boolean, got 'false'``; an int is never a bool, 5.0 is not an integer),
 - non-finite numbers and out-of-range values (``loss.t_tau: must be <= 999, got 1200``),
-- values outside a ``Literal`` (``loss.segmentation: 'unifrom' is not one of uniform, mono, mono_paper``),
+- values outside a ``Literal`` (``loss.segmentation: 'unifrom' is not one of uniform, uniform_paper, mono, mono_paper``),
 
 always with the dotted path of the key. A dataclass can add checks that involve several fields with a
 ``check()`` method raising :class:`ConfigError` (its message starts with the field's name; the loader

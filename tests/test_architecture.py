@@ -79,7 +79,7 @@ BAD_LOSS_SETTINGS = [
     ("approx", '"false"', r"loss.approx: expected a boolean, got 'false'"),
     ("num_segments", "5.0", r"loss.num_segments: expected an integer, got 5.0"),
     ("num_segments", "0", r"loss.num_segments: must be >= 1, got 0"),
-    ("segmentation", "unifrom", r"loss.segmentation: 'unifrom' is not one of uniform, mono, mono_paper"),
+    ("segmentation", "unifrom", r"loss.segmentation: 'unifrom' is not one of uniform, uniform_paper, mono, mono_paper"),
     ("t_tau", "1200", r"loss.t_tau: must be <= 999, got 1200"),
 ]
 
