@@ -114,3 +114,30 @@ def test_the_nose_defines_the_front():
     assert front[0] > 30 and back[0] == 0 and side[0] > 5
     column, row = project(cameras, 0, nose.centre)
     assert abs(front[1] - column) < 3 and abs(front[2] - row) < 3
+
+
+# -- training examples: the trainer's cameras, backgrounds and view prompts ------------------------------------------
+@pytest.mark.parametrize(("azimuth", "view"), [(0.0, "front"), (44.0, "front"), (-44.0, "front"), (90.0, "side"),
+                                               (-120.0, "side"), (170.0, "back"), (-136.0, "back"), (350.0, "front")])
+def test_each_example_prompt_names_the_nearest_view(azimuth, view):
+    from segmentdreamer.miniworld.views import view_prompt
+
+    assert view_prompt("a red box", azimuth) == f"a red box, {view} view"
+
+
+def test_training_examples_show_the_object_from_the_trainers_cameras_reproducibly():
+    from segmentdreamer.miniworld.views import render_views
+
+    caption = "a small red box with a green nose on top of a big blue cylinder"
+    batch = render_views(caption, 0, 8, 48, torch.Generator().manual_seed(5))
+    again = render_views(caption, 0, 8, 48, torch.Generator().manual_seed(5))
+    assert batch.images.shape == (8, 3, 48, 48) and torch.equal(batch.images, again.images) and batch.prompts == again.prompts
+    assert not torch.equal(batch.images, render_views(caption, 0, 8, 48, torch.Generator().manual_seed(6)).images)
+    assert batch.azimuths.abs().max() > 60  # the trainer's full circle, not only the front
+    from segmentdreamer.miniworld.views import view_prompt
+
+    for image, prompt, azimuth in zip(batch.images, batch.prompts, batch.azimuths.tolist()):
+        corner = image[:, 0, 0]  # the background (the object stays near the centre at radius >= 5.2)
+        shown = (image - corner[:, None, None]).abs().amax(dim=0) > 0.1
+        assert 0.01 < shown.float().mean() < 0.5, prompt  # the object, and only the object, stands out
+        assert prompt == view_prompt(caption, azimuth)
