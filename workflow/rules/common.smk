@@ -12,7 +12,6 @@ import pandas as pd
 from snakemake.exceptions import WorkflowError
 
 from segmentdreamer import preflight
-from segmentdreamer.atomic import json_text
 from segmentdreamer.config import ConfigError
 from segmentdreamer.gpu_slots import JOBS_PER_GPU_ENV
 from segmentdreamer.models import is_target_scene
@@ -184,8 +183,10 @@ def table1_inputs(wildcards):
     ]
 
 
-# The small files the plan writes (run configs, manifests): their text is made in params when the job is planned and
-# a shell line writes it. A `run:` job would re-parse the whole workflow in a new process: tens of seconds per file.
+# A run config's text is made in params when the job is planned and a shell line writes it: a `run:` job would
+# re-parse the whole workflow in a new process, tens of seconds for each of hundreds of runs. Only for small texts:
+# a shell command is one argument of at most 128 KiB on Linux (a Table 1 manifest with 3 seeds is ~370 KB, so the
+# few manifest jobs stay `run:` jobs).
 WRITE_TEXT_SHELL = (
     "printf '%s' {params.text:q} > {output:q} && echo wrote {output:q} > {log:q}"
 )

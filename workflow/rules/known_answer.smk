@@ -50,14 +50,13 @@ rule known_answer_manifest:
         L.known_answer("manifest"),
     log:
         L.job_log("known_answer_manifest"),
-    conda:
-        "../../environment.yml"
     params:
-        text=lambda wildcards: json_text(
-            known_answer_manifest(EXP, wildcards.prompt_set)
-        ),
-    shell:
-        WRITE_TEXT_SHELL
+        manifest=lambda wildcards: known_answer_manifest(EXP, wildcards.prompt_set),
+    run:
+        from segmentdreamer.atomic import write_json
+
+        write_json(params.manifest, output[0])
+        shell("echo wrote {output:q} > {log:q}")
 
 
 rule known_answer_table:

@@ -16,12 +16,13 @@ rule table1_manifest:
         L.job_log("table1_manifest"),
     benchmark:
         L.job_benchmark("table1_manifest")
-    conda:
-        "../../environment.yml"
     params:
-        text=lambda wildcards: json_text(table1_manifest(EXP, wildcards.prompt_set)),
-    shell:
-        WRITE_TEXT_SHELL
+        manifest=lambda wildcards: table1_manifest(EXP, wildcards.prompt_set),
+    run:
+        from segmentdreamer.atomic import write_json
+
+        write_json(params.manifest, output[0])
+        shell("echo wrote {output:q} > {log:q}")
 
 
 rule table1_files:
@@ -71,12 +72,13 @@ rule figure_manifest:
         L.job_benchmark("figure_manifest")
     wildcard_constraints:
         name="|".join(EXP.ablations) or "no-ablations",
-    conda:
-        "../../environment.yml"
     params:
-        text=lambda wildcards: json_text(figure_manifest(EXP, wildcards.name)),
-    shell:
-        WRITE_TEXT_SHELL
+        manifest=lambda wildcards: figure_manifest(EXP, wildcards.name),
+    run:
+        from segmentdreamer.atomic import write_json
+
+        write_json(params.manifest, output[0])
+        shell("echo wrote {output:q} > {log:q}")
 
 
 rule gallery_manifest:
@@ -89,12 +91,13 @@ rule gallery_manifest:
         L.job_log("gallery_manifest"),
     benchmark:
         L.job_benchmark("gallery_manifest")
-    conda:
-        "../../environment.yml"
     params:
-        text=lambda wildcards: json_text(gallery_manifest(EXP)),
-    shell:
-        WRITE_TEXT_SHELL
+        manifest=lambda wildcards: gallery_manifest(EXP),
+    run:
+        from segmentdreamer.atomic import write_json
+
+        write_json(params.manifest, output[0])
+        shell("echo wrote {output:q} > {log:q}")
 
 
 rule figure:
