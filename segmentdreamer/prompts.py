@@ -18,6 +18,9 @@ ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 HEADER = ["prompt_id", "prompt", "init_prompt"]
 SAFE_ID = re.compile(rf"^(?={ID_PATTERN}$).{{1,100}}$")
 MAX_SEED = 2**32 - 1
+MAX_PROMPT_CHARACTERS = 2000
+"""The text encoders read 77 tokens; a prompt 25 times that long is a pasted file, not a prompt (and a run config,
+written by a shell line, must stay far below the 128 KiB a shell argument may hold)."""
 
 
 class PromptListError(ValueError):
@@ -66,6 +69,10 @@ def _parse_row(path: Path, number: int, cells: list[str], columns: list[str]) ->
         raise PromptListError(f"{where}: prompt_id {prompt_id!r} must be letters, digits, '_', '-', '.' (at most 100)")
     if not prompt.strip() or not init_prompt.strip():
         raise PromptListError(f"{where}: prompt and init_prompt must not be empty")
+    longest = max(len(prompt), len(init_prompt))
+    if longest > MAX_PROMPT_CHARACTERS:
+        raise PromptListError(f"{where}: a prompt of {longest} characters (at most {MAX_PROMPT_CHARACTERS}; the text "
+                              "encoders read 77 tokens)")
     seed = 0
     if len(cells) == 4 and cells[3].strip():
         text = cells[3].strip()

@@ -35,6 +35,7 @@ def test_reads_entries_verbatim_with_optional_seed(tmp_path):
         ("prompt_id\tprompt\tinit_prompt\na\tp\n", r":2: expected 3 tab-separated columns"),
         ("prompt_id\tprompt\tinit_prompt\tseed\na\tp\ti\tx\n", r":2: seed must be an integer"),
         ("prompt_id\tprompt\tinit_prompt\na\t\ti\n", r":2: prompt and init_prompt must not be empty"),
+        ("prompt_id\tprompt\tinit_prompt\na\tp\ti\nb\t" + "x" * 2001 + "\ti\n", r":3: a prompt of 2001 characters"),
         ("", "empty prompt list"),
     ],
 )
