@@ -264,6 +264,25 @@ def _analytic_losses(args: argparse.Namespace) -> int:
     return 0
 
 
+def _miniworld(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .devices import resolve_device
+    from .miniworld.build import STAGES, run_stage
+    from .miniworld.report import GateError
+    from .miniworld.settings import load_settings
+
+    settings = load_settings(args.config)
+    device = resolve_device(args.device)
+    for stage in STAGES if args.stage == "all" else (args.stage,):
+        try:
+            run_stage(stage, settings, Path(args.out), Path(args.work), device, progress=not args.no_progress)
+        except GateError as error:
+            log.error("%s", error)
+            return 3
+    return 0
+
+
 def _figure(args: argparse.Namespace) -> int:
     from .report.ablation import write_ablation_figure
 
@@ -315,7 +334,7 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
-GPU_VERBS = frozenset({"init", "train", "render", "eval-clip", "eval-ir", "ref-images", "fid", "export-gpteval3d"})
+GPU_VERBS = frozenset({"miniworld", "init", "train", "render", "eval-clip", "eval-ir", "ref-images", "fid", "export-gpteval3d"})
 """Verbs that run on a GPU when there is one: each claims a GPU slot first (``gpu_slots``)."""
 
 
@@ -499,6 +518,16 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(run=_doctor)
     models = verbs.add_parser("models", help="print the commands that fill every model key on a machine with internet")
     models.set_defaults(run=_models)
+    world = verbs.add_parser("miniworld", help="train the miniworld's mini-SD, mini-CLIP and mini Point-E, one stage at a time "
+                             "(docs/miniworld.md)")
+    world.add_argument("stage", choices=("renders", "clip", "vae", "unet", "pointe", "gates", "all"),
+                       help="renders -> clip -> vae -> unet -> pointe -> gates (each resumes; all: every stage in order)")
+    world.add_argument("--config", default="workflow/miniworld.yaml", help="a config file with a `miniworld:` block")
+    world.add_argument("--out", default="weights/miniworld", help="the shipped folder: sd/, clip/, pointe/, gates.json, MANIFEST.json")
+    world.add_argument("--work", default="results/miniworld/work", help="renders, checkpoints and loss curves")
+    world.add_argument("--device", default="auto")
+    world.add_argument("--no-progress", action="store_true", help="no progress bars (log files)")
+    world.set_defaults(run=_miniworld)
     tiny = verbs.add_parser("make-tiny-models", help="write tiny random-weight models in the real on-disk layouts (offline tests, smoke runs)")
     tiny.add_argument("dir", help="output folder; gets sd/, clip/, pointe/ and image_reward/")
     tiny.set_defaults(run=_make_tiny_models)

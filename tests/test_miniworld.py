@@ -73,7 +73,7 @@ def test_a_caption_is_a_distribution_and_each_draw_is_reproducible():
     first, again, other = caption_scene(caption, 0), caption_scene(caption, 0), caption_scene(caption, 1)
     assert all(torch.equal(first[k], again[k]) for k in first)
     assert not torch.equal(first["means"], other["means"])
-    parts, moved = object_parts(parse_caption(caption), 0, caption), object_parts(parse_caption(caption), 1, caption)
+    parts, moved = object_parts(caption, 0), object_parts(caption, 1)
     for a, b in zip(parts, moved):
         assert a.shape == b.shape and abs(a.half - b.half) <= 0.2 * max(a.half, b.half)
         assert max(abs(x - y) for x, y in zip(a.colour, b.colour)) <= 0.06
@@ -85,7 +85,7 @@ def test_a_caption_is_a_distribution_and_each_draw_is_reproducible():
                                      "a big pink box", "a small cyan cylinder on top of a big orange cone"])
 def test_each_part_shows_its_colour_where_the_layout_puts_it(caption):
     rgb, cameras = front_back(caption_scene(caption))
-    for part in object_parts(parse_caption(caption), 0, caption):
+    for part in object_parts(caption, 0):
         count, column, row = pixels_of(rgb, 0, part.colour)
         assert count > 40, (caption, part)
         expected_column, expected_row = project(cameras, 0, part.centre)
@@ -94,12 +94,12 @@ def test_each_part_shows_its_colour_where_the_layout_puts_it(caption):
 
 
 def test_relations_mean_what_they_say():
-    above = object_parts(parse_caption("a red ball on top of a blue box"), 0, "a red ball on top of a blue box")
+    above = object_parts("a red ball on top of a blue box", 0)
     assert above[0].centre[2] > above[1].centre[2] + 0.2  # on top of: +z
-    beside = object_parts(parse_caption("a red ball next to a blue box"), 0, "a red ball next to a blue box")
+    beside = object_parts("a red ball next to a blue box", 0)
     assert beside[0].centre[0] > beside[1].centre[0] + 0.3  # next to: +x
     caption = "a small red ball in front of a big blue box"
-    ahead = object_parts(parse_caption(caption), 0, caption)
+    ahead = object_parts(caption, 0)
     assert ahead[0].centre[1] > ahead[1].centre[1] + 0.3  # in front of: +y, the front
     rgb, _ = front_back(caption_scene(caption))
     red = COLOURS["red"]
@@ -109,7 +109,7 @@ def test_relations_mean_what_they_say():
 def test_the_nose_defines_the_front():
     caption = "a big yellow box with a purple nose"
     rgb, cameras = front_back(caption_scene(caption), azimuths=(0.0, 180.0, 90.0))
-    nose = next(part for part in object_parts(parse_caption(caption), 0, caption) if part.is_nose)
+    nose = next(part for part in object_parts(caption, 0) if part.is_nose)
     front, back, side = (pixels_of(rgb, v, nose.colour) for v in range(3))
     assert front[0] > 30 and back[0] == 0 and side[0] > 5
     column, row = project(cameras, 0, nose.centre)

@@ -28,9 +28,9 @@ COLOURS: dict[str, tuple[float, float, float]] = {
 }
 """Named colours and their RGB in [0, 1]."""
 SHAPES = ("box", "ball", "cylinder", "cone")
-SIZES: dict[str, float] = {"small": 0.16, "big": 0.26}
+SIZES: dict[str, float] = {"small": 0.125, "big": 0.19}
 """Half extent of an object (world units) per size word; no word: halfway."""
-DEFAULT_HALF = 0.21
+DEFAULT_HALF = 0.165
 RELATIONS: dict[str, tuple[float, float, float]] = {"on top of": (0.0, 0.0, 1.0), "next to": (1.0, 0.0, 0.0),
                                                      "in front of": (0.0, 1.0, 0.0)}
 """Relation -> the direction from the second object to the first."""

@@ -68,13 +68,14 @@ def clip_tokenizer(pad_token: str):
     return CLIPTokenizer(vocab=vocab, merges=merges, pad_token=pad_token, model_max_length=77)
 
 
-def _tiny_text_config(**extra):
+def clip_text_config(width: int = 16, layers: int = 2, heads: int = 2, projection: int = 16, mlp_ratio: int = 2):
+    """A transformers CLIPTextConfig with CLIP's vocabulary, 77 positions, exact GELU, an MLP of ``mlp_ratio`` x width."""
     from transformers import CLIPTextConfig
 
     return CLIPTextConfig(
-        vocab_size=CLIP_VOCAB_SIZE, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-        num_attention_heads=2, max_position_embeddings=77, hidden_act="gelu", projection_dim=16,
-        bos_token_id=CLIP_VOCAB_SIZE - 2, eos_token_id=CLIP_VOCAB_SIZE - 1, pad_token_id=0, **extra,
+        vocab_size=CLIP_VOCAB_SIZE, hidden_size=width, intermediate_size=mlp_ratio * width,
+        num_hidden_layers=layers, num_attention_heads=heads, max_position_embeddings=77, hidden_act="gelu",
+        projection_dim=projection, bos_token_id=CLIP_VOCAB_SIZE - 2, eos_token_id=CLIP_VOCAB_SIZE - 1, pad_token_id=0,
     )
 
 
@@ -94,7 +95,7 @@ def make_tiny_stable_diffusion(folder: Path) -> Path:
         down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
         norm_num_groups=8, sample_size=64, scaling_factor=0.18215,
     )
-    text_encoder = CLIPTextModel(_tiny_text_config())
+    text_encoder = CLIPTextModel(clip_text_config())
     scheduler = DDIMScheduler(
         num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
         clip_sample=False, set_alpha_to_one=False, steps_offset=1, prediction_type="epsilon",
@@ -114,7 +115,7 @@ def make_tiny_clip(folder: Path) -> Path:
     torch.manual_seed(0)
     vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
                               image_size=224, patch_size=32, projection_dim=16)
-    config = CLIPConfig(text_config=_tiny_text_config().to_dict(), vision_config=vision.to_dict(), projection_dim=16)
+    config = CLIPConfig(text_config=clip_text_config().to_dict(), vision_config=vision.to_dict(), projection_dim=16)
     CLIPModel(config).save_pretrained(folder)
     processor = CLIPProcessor(
         image_processor=CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}),
