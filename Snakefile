@@ -6,6 +6,7 @@
 #   snakemake meshes                                      (a coloured mesh.glb and a .splat for every run)
 #   snakemake gpteval3d                                   (every Table 1 run in GPTEval3D's layout: rgb + normal maps)
 #   snakemake analytic_theorem1 analytic_losses             (analytic prior: Theorem 1 and the five losses, CPU)
+#   snakemake miniworld_models --configfile workflow/miniworld.yaml   (train the miniworld's learned models, GPU)
 # Rules live in workflow/rules/*.smk; the plan (runs, variants, checks) in segmentdreamer/experiment.py.
 # Every job runs with OMP_NUM_THREADS={threads} (1 unless a rule says otherwise), so parallel jobs on one
 # machine do not oversubscribe its cores.
@@ -38,6 +39,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/known_answer.smk"
 include: "workflow/rules/export.smk"
+include: "workflow/rules/miniworld.smk"
 
 
 report: "workflow/report/workflow.rst"

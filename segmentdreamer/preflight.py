@@ -28,6 +28,7 @@ from .models import (
     parse_target_scene,
     resolve_model,
 )
+from .miniworld.world import MODEL_MARKER
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ TARGETS_NEEDING = {
     "gpteval3d": ("train",),
     "analytic_theorem1": (),
     "analytic_losses": (),
+    "miniworld_models": (),
 }
 """What each target rule's jobs need; ``all`` and unknown targets (files, other rules) need everything (with the
 known-answer prior: what the demo needs)."""
@@ -219,6 +221,11 @@ def _check_sd21_base(folder: Path) -> list[str]:
         check_diffusers_weights(folder, ("unet", "vae", "text_encoder"), "models.sd")
     except MissingWeightsError as error:
         lines.append(str(error).removeprefix("models.sd: "))
+    if (folder / MODEL_MARKER).is_file():  # a miniworld mini-SD: not 2.1-base by design, but it must predict epsilon
+        scheduler = json.loads((folder / "scheduler/scheduler_config.json").read_text(encoding="utf-8"))
+        if scheduler.get("prediction_type") != "epsilon":
+            lines.append(f"{folder} is a miniworld model predicting {scheduler.get('prediction_type')!r}; the losses need epsilon")
+        return lines
     for name, expected in SD21_BASE.items():
         config = json.loads((folder / name).read_text(encoding="utf-8"))
         wrong = {k: config.get(k) for k, v in expected.items() if config.get(k) != v}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 
 import pytest
 import torch
+import yaml
 
 from segmentdreamer.init.pointe import PointE, load_clip_text_encoder
 from segmentdreamer.miniworld.build import STAGES, run_stage, text_features
@@ -18,8 +21,10 @@ from segmentdreamer.miniworld.scenes import caption_scene, object_parts, scene_p
 from segmentdreamer.miniworld.settings import MiniworldSettings, TrainingSettings, load_settings
 from segmentdreamer.miniworld.train_clip import build_clip, clip_processor, normalise_pixels
 from segmentdreamer.miniworld.train_pointe import to_pointe_frame
-from segmentdreamer.miniworld.world import held_out_captions, training_captions
+from segmentdreamer.miniworld.world import MODEL_MARKER, WORLD_VERSION, held_out_captions, training_captions
 from segmentdreamer.typed import ConfigError, from_dict
+
+from .test_workflow import snakemake
 
 TINY = {
     "training_captions": 6, "held_out_captions": 3,
@@ -40,14 +45,17 @@ def tiny_settings() -> MiniworldSettings:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """Every stage on tiny settings: (settings, out folder, work folder, the gate error the untrained models raise)."""
+    """``snakemake miniworld_models`` on tiny settings (CPU, gates set to pass): (settings, weights, work folder)."""
     root = tmp_path_factory.mktemp("miniworld")
-    settings, out, work = tiny_settings(), root / "out", root / "work"
-    for stage in STAGES[:-1]:
-        run_stage(stage, settings, out, work, torch.device("cpu"), progress=False)
-    with pytest.raises(GateError) as failed:
-        run_stage("gates", settings, out, work, torch.device("cpu"), progress=False)
-    return settings, out, work, failed.value
+    config = {"pathvars": {"results": str(root / "results")}, "prompt_sets": {"smoke": "workflow/smoke/prompts.tsv"},
+              "models": {}, "device": "cpu", "variants": {"sds": {"method": "sds"}}, "table1": {"variants": ["sds"]},
+              "miniworld_weights": str(root / "weights"),
+              "miniworld": {**TINY, "gates": {**TINY["gates"], "vae_psnr": 1.0, "r_precision": 0.0, "chamfer": 10.0}}}
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    run = snakemake("miniworld_models", "--configfile", str(root / "config.yaml"), "--cores", "2", "--notemp")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    settings = from_dict(MiniworldSettings, config["miniworld"], "miniworld.")
+    return settings, root / "weights", root / "results" / "miniworld" / "work"
 
 
 def test_the_workflow_config_loads_and_bad_keys_are_named():
@@ -161,11 +169,12 @@ def test_retrieval_is_size_blind_only_for_size_twins():
     assert blind.tolist() == [True, True, False]
 
 
+@pytest.mark.slow
 def test_the_built_models_load_through_the_pipeline_loaders(built):
     from segmentdreamer.evaluate.clip_score import ClipScorer
     from segmentdreamer.prior import DiffusionPrior
 
-    settings, out, work, _ = built
+    settings, out, work = built
     prior = DiffusionPrior.from_pretrained(out / "sd")
     latents = prior.encode(torch.rand(1, 3, 32, 32))
     assert latents.shape == (1, 4, 16, 16)  # the tiny VAE downsamples 2x (two levels): read from it, not SD's 8x
@@ -177,15 +186,34 @@ def test_the_built_models_load_through_the_pipeline_loaders(built):
     assert pointe.base.config.width == 16 and pointe.embed_text(["a red box"]).shape == (1, settings.clip.projection)
 
 
-def test_the_build_records_every_stage_and_fails_on_its_gates(built):
-    settings, out, work, failed = built
+@pytest.mark.slow
+def test_the_build_records_every_stage_and_fails_on_a_gate_not_met(built, tmp_path):
+    settings, out, work = built
     gates = json.loads((out / "gates.json").read_text())
-    assert "vae_psnr" in str(failed) and gates["passed"]["vae_psnr"] is False  # untrained: far below 30 dB
-    assert gates["pointe_chamfer"]["held_in_truth_to_truth"] < gates["pointe_chamfer"]["held_in"]
+    assert all(gates["passed"].values())  # the tiny build's gates are set to pass
+    assert gates["pointe_chamfer"]["held_in_truth_to_truth"] < gates["pointe_chamfer"]["held_in"]  # untrained
     manifest = json.loads((out / "MANIFEST.json").read_text())
-    assert manifest["world_version"] >= 1 and set(manifest["seconds_per_stage"]) == set(STAGES) - {"gates"}  # written by gates
-    assert manifest["settings"]["data"]["resolution"] == 32
+    assert manifest["world_version"] == WORLD_VERSION and set(manifest["seconds_per_stage"]) == set(STAGES) - {"gates"}
+    assert manifest["settings"]["data"]["resolution"] == 32 and manifest["gates"] == gates
     for name in ("loss_curves", "sd_samples", "pointe_samples"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 1000
     for name in ("clip", "vae", "unet", "pointe_base", "pointe_upsample"):
         assert read_curve(work, name)[0]["step"] == 0
+    for folder in ("sd", "clip", "pointe"):
+        assert json.loads((out / folder / MODEL_MARKER).read_text()) == {"world_version": WORLD_VERSION}
+    strict = dataclasses.replace(settings, gates=dataclasses.replace(settings.gates, vae_psnr=30.0))
+    shutil.copytree(out, tmp_path / "weights")
+    with pytest.raises(GateError, match=r"vae_psnr: [0-9.]+ dB < 30"):
+        run_stage("gates", strict, tmp_path / "weights", work, torch.device("cpu"), progress=False)
+    assert json.loads((tmp_path / "weights" / "gates.json").read_text())["passed"]["vae_psnr"] is False
+
+
+@pytest.mark.slow
+def test_the_pipeline_preflight_takes_the_mini_sd_and_still_refuses_other_models(built, tmp_path):
+    from segmentdreamer import preflight
+
+    _, out, _ = built
+    assert preflight.check_key("sd", str(out / "sd")) == []
+    shutil.copytree(out / "sd", tmp_path / "sd")
+    (tmp_path / "sd" / MODEL_MARKER).unlink()
+    assert "is not Stable Diffusion 2.1-base" in " ".join(preflight.check_key("sd", str(tmp_path / "sd")))

@@ -33,13 +33,11 @@ from ..typed import to_dict
 from .dataset import RenderedSet, render_set
 from .loop import read_curve
 from .settings import MiniworldSettings
-from .world import held_out_captions, training_captions
+from .world import WORLD_VERSION, held_out_captions, training_captions
 
 log = logging.getLogger(__name__)
 
 STAGES = ("renders", "clip", "vae", "unet", "pointe", "gates")
-WORLD_VERSION = 1
-"""Bump when the world (words, grammar, scenes, cameras) changes: shipped models are trained on one version."""
 HELD_OUT_VIEWS = 4
 
 

@@ -19,6 +19,7 @@ import torch
 from ..testing.tiny_models import CLIP_VOCAB_SIZE, clip_tokenizer
 from .train_clip import clip_processor
 from .train_unet import sd_scheduler, text_encoder_of
+from .world import MODEL_MARKER, WORLD_VERSION
 
 POINTE_CLIP = "clip.pt"
 
@@ -27,7 +28,13 @@ def write_clip(clip, folder: Path, resolution: int) -> Path:
     """The CLIPModel (fp16 safetensors) and its processor in transformers layout."""
     copy.deepcopy(clip).half().save_pretrained(folder)
     clip_processor(resolution).save_pretrained(folder)
+    mark(folder)
     return folder
+
+
+def mark(folder: Path) -> None:
+    """Declare ``folder`` a model trained on this version of the miniworld (:data:`~.world.MODEL_MARKER`)."""
+    (Path(folder) / MODEL_MARKER).write_text(json.dumps({"world_version": WORLD_VERSION}) + "\n")
 
 
 def write_stable_diffusion(unet, vae, clip, folder: Path) -> Path:
@@ -40,6 +47,7 @@ def write_stable_diffusion(unet, vae, clip, folder: Path) -> Path:
         requires_safety_checker=False,
     )
     pipeline.to(torch.float16).save_pretrained(folder)
+    mark(folder)
     return folder
 
 
@@ -106,4 +114,5 @@ def write_pointe(base, upsampler, clip, folder: Path) -> Path:
     (folder / "architecture.json").write_text(json.dumps({"heads": base.config.heads}))
     (folder / POINTE_CLIP).with_suffix(".json").write_text(json.dumps(open_clip_architecture(clip), indent=2))
     torch.save({k: v.half().cpu() for k, v in open_clip_state(clip).items()}, folder / POINTE_CLIP)
+    mark(folder)
     return folder

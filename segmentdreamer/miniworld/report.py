@@ -36,6 +36,7 @@ GRID_CAPTIONS = 6
 POINTE_CAPTIONS = (12, 6)
 """Held-in and held-out captions Point-E samples for its gate (each sample: 2 x 64 Heun steps)."""
 VIEW_AZIMUTHS = {"front": 0.0, "side": 90.0, "back": 180.0}
+UNITS = {"vae_psnr": " dB", "r_precision": "", "chamfer": " world units"}
 
 
 class GateError(RuntimeError):
@@ -96,21 +97,21 @@ def measure_gates(settings: MiniworldSettings, out: Path, work: Path, device: to
         results[f"truth_r_precision_{name}"] = _r_precision(scorer, truth, captions)
 
     results["pointe_chamfer"] = _pointe_gate(settings, out, train_captions, held_out, device)
-    results["passed"] = {
-        "vae_psnr": results["vae_psnr_db"]["held_in"] >= gate.vae_psnr,
-        "r_precision": results["sd_r_precision_held_in"]["size_blind"] >= gate.r_precision,
-        "chamfer": results["pointe_chamfer"]["held_in"] <= gate.chamfer,
-    }
+    measured = {"vae_psnr": results["vae_psnr_db"]["held_in"], "r_precision": results["sd_r_precision_held_in"]["size_blind"],
+                "chamfer": results["pointe_chamfer"]["held_in"]}
     results["thresholds"] = {"vae_psnr": gate.vae_psnr, "r_precision": gate.r_precision, "chamfer": gate.chamfer}
+    results["passed"] = {name: (value <= results["thresholds"][name]) if name == "chamfer" else (value >= results["thresholds"][name])
+                         for name, value in measured.items()}
     write_json(results, out / "gates.json")
     (out / "figures").mkdir(parents=True, exist_ok=True)
     _loss_figure(work, out / "figures" / "loss_curves.png")
     _sd_grid(pipeline, evenly(train_captions, GRID_CAPTIONS // 2) + held_out[: GRID_CAPTIONS // 2], settings, device,
              out / "figures" / "sd_samples.png")
     write_json(manifest(settings, work, results, " ".join(["segmentdreamer", *sys.argv[1:]])), out / "MANIFEST.json")
-    failed = [f"{name} ({results['thresholds'][name]})" for name, ok in results["passed"].items() if not ok]
+    failed = [f"{name}: {measured[name]:.3g}{UNITS[name]} {'>' if name == 'chamfer' else '<'} {results['thresholds'][name]:g}"
+              for name, ok in results["passed"].items() if not ok]
     if failed:
-        raise GateError(f"miniworld gates not met: {', '.join(failed)}; measured values in {out / 'gates.json'}")
+        raise GateError(f"miniworld gates not met: {'; '.join(failed)} (every value: {out / 'gates.json'})")
     return results
 
 

@@ -21,6 +21,12 @@ import random
 import re
 from dataclasses import dataclass
 
+WORLD_VERSION = 1
+"""Bump when the world (words, grammar, scenes, cameras) changes: shipped models are trained on one version."""
+MODEL_MARKER = "miniworld.json"
+"""Written into each model folder trained on the world ({"world_version": n}): the pipeline's preflight then checks
+the mini-SD as what it is (epsilon prediction) instead of refusing it for not being Stable Diffusion 2.1-base."""
+
 COLOURS: dict[str, tuple[float, float, float]] = {
     "red": (0.85, 0.12, 0.12), "green": (0.15, 0.70, 0.20), "blue": (0.15, 0.30, 0.90), "yellow": (0.95, 0.85, 0.10),
     "orange": (0.95, 0.50, 0.10), "purple": (0.55, 0.20, 0.75), "white": (0.93, 0.93, 0.93), "black": (0.08, 0.08, 0.08),

@@ -81,11 +81,14 @@ TINY_MODELS = "tiny_models"
 TINY_MODEL_FILES = {"sd": "sd", "clip": "clip", "image_reward": "image_reward", "image_reward_tokenizer": "image_reward",
                     "pointe": "pointe", "pointe_clip": "pointe/clip.pt", "marker": "done.txt"}
 """Where ``segmentdreamer make-tiny-models`` puts each model key's stand-in, below ``tiny_models/``."""
+MINIWORLD_WORK = "miniworld/work"
+"""The miniworld build's renders, checkpoints and loss curves (the models themselves go to ``miniworld_weights``)."""
 EXTENSIONS_MARKER = "torch_extensions/built.txt"
 """Written once gsplat's CUDA extension is built; the extension lives in the marker's folder."""
 
 JOBS = {
     "tiny_models": "setup/tiny_models",
+    "miniworld": "miniworld/{stage}",
     "build_extensions": "setup/build_extensions",
     "init": "init/{prompt_set}/{prompt_id}",
     "train_batch": "train/{name}",  # a job training several runs (plan/batches.py: <set>/<variant>/<first id>_seed<s>+<n-1>)
@@ -193,6 +196,10 @@ class Layout:
 
     def tiny_model(self, key: str) -> str:
         return self._join(TINY_MODELS, TINY_MODEL_FILES[key])
+
+    def miniworld_work(self, name: str = "") -> str:
+        """The miniworld build's work folder, or a file in it."""
+        return self._join(MINIWORLD_WORK, name) if name else self._join(MINIWORLD_WORK)
 
     def extensions_marker(self) -> str:
         return self._join(EXTENSIONS_MARKER)

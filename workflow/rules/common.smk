@@ -298,3 +298,30 @@ def member_inits(batch):
         f"init_{i}": L.init(run.prompt_set, run.prompt_id)
         for i, run in enumerate(batch.runs)
     }
+
+
+# The miniworld build (miniworld.smk): where the models go, the config file holding their settings, each stage's command.
+MINIWORLD_OUT = config["miniworld_weights"]
+MINIWORLD_CONFIG = (
+    workflow.overwrite_configfiles[0]
+    if workflow.overwrite_configfiles
+    else "config.yaml"
+)
+
+
+def miniworld_shell(stage):
+    """The command line of one stage (the config file Snakemake read holds the `miniworld:` block)."""
+    return (
+        "OMP_NUM_THREADS={threads} segmentdreamer miniworld "
+        + stage
+        + " --config {params.config:q} --out {params.out:q} --work {params.work:q} --device {params.device}"
+        " --no-progress > {log:q} 2>&1"
+    )
+
+
+MINIWORLD_PARAMS = dict(
+    config=lambda wildcards: MINIWORLD_CONFIG,
+    out=lambda wildcards: MINIWORLD_OUT,
+    work=lambda wildcards: EXP.layout.miniworld_work(),
+    device=config["device"],
+)

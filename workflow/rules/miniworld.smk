@@ -1,0 +1,142 @@
+# The miniworld's learned models (docs/miniworld.md): `snakemake miniworld_models --configfile workflow/miniworld.yaml`.
+# One job per stage of `segmentdreamer miniworld` (segmentdreamer/miniworld/build.py), each resuming its checkpoint;
+# the models land in `miniworld_weights` (shipped in the repository), renders and checkpoints in the work folder.
+
+
+rule miniworld_models:
+    """The miniworld's mini-SD, mini-CLIP and mini Point-E, trained, gated (gates.json) and written to miniworld_weights."""
+    input:
+        f"{MINIWORLD_OUT}/gates.json",
+
+
+rule miniworld_renders:
+    output:
+        temp(L.miniworld_work("renders.pt")),
+    log:
+        L.job_log("miniworld", stage="renders"),
+    benchmark:
+        L.job_benchmark("miniworld", stage="renders")
+    conda:
+        "../../environment.yml"
+    resources:
+        gpu=GPU_PER_JOB,
+    params:
+        **MINIWORLD_PARAMS,
+    shell:
+        miniworld_shell("renders")
+
+
+rule miniworld_clip:
+    input:
+        L.miniworld_work("renders.pt"),
+    output:
+        directory(f"{MINIWORLD_OUT}/clip"),
+    log:
+        L.job_log("miniworld", stage="clip"),
+    benchmark:
+        L.job_benchmark("miniworld", stage="clip")
+    conda:
+        "../../environment.yml"
+    resources:
+        gpu=GPU_PER_JOB,
+    params:
+        **MINIWORLD_PARAMS,
+    shell:
+        miniworld_shell("clip")
+
+
+rule miniworld_vae:
+    input:
+        L.miniworld_work("renders.pt"),
+    output:
+        temp(directory(L.miniworld_work("vae"))),
+    log:
+        L.job_log("miniworld", stage="vae"),
+    benchmark:
+        L.job_benchmark("miniworld", stage="vae")
+    conda:
+        "../../environment.yml"
+    resources:
+        gpu=GPU_PER_JOB,
+    params:
+        **MINIWORLD_PARAMS,
+    shell:
+        miniworld_shell("vae")
+
+
+rule miniworld_unet:
+    input:
+        L.miniworld_work("renders.pt"),
+        L.miniworld_work("vae"),
+        f"{MINIWORLD_OUT}/clip",
+    output:
+        directory(f"{MINIWORLD_OUT}/sd"),
+    log:
+        L.job_log("miniworld", stage="unet"),
+    benchmark:
+        L.job_benchmark("miniworld", stage="unet")
+    conda:
+        "../../environment.yml"
+    resources:
+        gpu=GPU_PER_JOB,
+    params:
+        **MINIWORLD_PARAMS,
+    shell:
+        miniworld_shell("unet")
+
+
+rule miniworld_pointe:
+    input:
+        f"{MINIWORLD_OUT}/clip",
+    output:
+        directory(f"{MINIWORLD_OUT}/pointe"),
+    log:
+        L.job_log("miniworld", stage="pointe"),
+    benchmark:
+        L.job_benchmark("miniworld", stage="pointe")
+    conda:
+        "../../environment.yml"
+    resources:
+        gpu=GPU_PER_JOB,
+    params:
+        **MINIWORLD_PARAMS,
+    shell:
+        miniworld_shell("pointe")
+
+
+rule miniworld_gates:
+    input:
+        L.miniworld_work("renders.pt"),
+        f"{MINIWORLD_OUT}/sd",
+        f"{MINIWORLD_OUT}/clip",
+        f"{MINIWORLD_OUT}/pointe",
+    output:
+        gates=f"{MINIWORLD_OUT}/gates.json",
+        manifest=f"{MINIWORLD_OUT}/MANIFEST.json",
+        curves=report(
+            f"{MINIWORLD_OUT}/figures/loss_curves.png",
+            category="Miniworld models",
+            subcategory="Training",
+        ),
+        samples=report(
+            f"{MINIWORLD_OUT}/figures/sd_samples.png",
+            category="Miniworld models",
+            subcategory="Samples",
+        ),
+        points=report(
+            f"{MINIWORLD_OUT}/figures/pointe_samples.png",
+            category="Miniworld models",
+            subcategory="Samples",
+        ),
+    log:
+        L.job_log("miniworld", stage="gates"),
+    benchmark:
+        L.job_benchmark("miniworld", stage="gates")
+    conda:
+        "../../environment.yml"
+    resources:
+        gpu=GPU_PER_JOB,
+    params:
+        **MINIWORLD_PARAMS,
+    shell:
+        miniworld_shell("gates")
