@@ -19,6 +19,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .miniworld.world import MODEL_MARKER
 from .models import (
     CorruptWeightsError,
     MissingWeightsError,
@@ -28,7 +29,6 @@ from .models import (
     parse_target_scene,
     resolve_model,
 )
-from .miniworld.world import MODEL_MARKER
 
 
 @dataclass(frozen=True)

@@ -21,19 +21,15 @@ what they learn from is what users load. Each trainer resumes from its checkpoin
 from __future__ import annotations
 
 import logging
-import platform
-import subprocess
 import time
 from pathlib import Path
 
 import torch
 
 from ..atomic import atomic_target, write_json
-from ..typed import to_dict
-from .dataset import RenderedSet, render_set
-from .loop import read_curve
+from ..plan.layout import MINIWORLD_WORK_FILES, miniworld_file
+from .dataset import RenderedSet, load_renders, render_set
 from .settings import MiniworldSettings
-from .world import WORLD_VERSION, held_out_captions, training_captions
 
 log = logging.getLogger(__name__)
 
@@ -41,29 +37,16 @@ STAGES = ("renders", "clip", "vae", "unet", "pointe", "gates")
 HELD_OUT_VIEWS = 4
 
 
-def captions_of(settings: MiniworldSettings) -> tuple[list[str], list[str]]:
-    """(training captions, held-out captions) of the settings."""
-    return training_captions(settings.training_captions), held_out_captions(settings.held_out_captions)
-
-
-def _renders(work: Path) -> tuple[RenderedSet, RenderedSet]:
-    path = work / "renders.pt"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run the `renders` stage first")
-    stored = torch.load(path, weights_only=False)
-    return stored["train"], stored["held_out"]
-
-
 def stage_renders(settings: MiniworldSettings, out: Path, work: Path, device: torch.device, progress: bool) -> None:
-    if (work / "renders.pt").is_file():
+    if (work / MINIWORLD_WORK_FILES["renders"]).is_file():
         return
-    train, held_out = captions_of(settings)
+    train, held_out = settings.captions()
     data = settings.data
     sets = {"train": render_set(train, data.draws, data.views, data.resolution, settings.seed, device, data.degrade_prob, progress),
             "held_out": render_set(held_out, 1, HELD_OUT_VIEWS, data.resolution, settings.seed + 1, device, 0.0, progress)}
     for rendered in sets.values():
         rendered.images = rendered.images.cpu()
-    with atomic_target(work / "renders.pt") as tmp:
+    with atomic_target(work / MINIWORLD_WORK_FILES["renders"]) as tmp:
         torch.save(sets, tmp)
 
 
@@ -71,16 +54,16 @@ def stage_clip(settings: MiniworldSettings, out: Path, work: Path, device: torch
     from .formats import write_clip
     from .train_clip import train_clip
 
-    train, _ = _renders(work)
+    train, _ = load_renders(work)
     clip = train_clip(_on(train, device), settings, work, device, progress)
-    write_clip(clip, out / "clip", settings.data.resolution)
+    write_clip(clip, Path(miniworld_file(out, "clip")), settings.data.resolution)
 
 
 def stage_vae(settings: MiniworldSettings, out: Path, work: Path, device: torch.device, progress: bool) -> None:
     from .train_vae import train_vae
 
-    train, _ = _renders(work)
-    train_vae(_on(train, device), settings, work, device, progress).save_pretrained(work / "vae")
+    train, _ = load_renders(work)
+    train_vae(_on(train, device), settings, work, device, progress).save_pretrained(work / MINIWORLD_WORK_FILES["vae"])
 
 
 def stage_unet(settings: MiniworldSettings, out: Path, work: Path, device: torch.device, progress: bool) -> None:
@@ -89,21 +72,21 @@ def stage_unet(settings: MiniworldSettings, out: Path, work: Path, device: torch
     from .formats import write_stable_diffusion
     from .train_unet import train_unet
 
-    train, _ = _renders(work)
-    clip = load_clip(out / "clip", device)
-    vae = AutoencoderKL.from_pretrained(work / "vae", torch_dtype=torch.float32).to(device).eval().requires_grad_(False)
+    train, _ = load_renders(work)
+    clip = load_clip(Path(miniworld_file(out, "clip")), device)
+    vae = AutoencoderKL.from_pretrained(work / MINIWORLD_WORK_FILES["vae"], torch_dtype=torch.float32).to(device).eval().requires_grad_(False)
     unet = train_unet(_on(train, device), vae, clip, settings, work, device, progress)
-    write_stable_diffusion(unet, vae, clip, out / "sd")
+    write_stable_diffusion(unet, vae, clip, Path(miniworld_file(out, "sd")))
 
 
 def stage_pointe(settings: MiniworldSettings, out: Path, work: Path, device: torch.device, progress: bool) -> None:
     from .formats import write_pointe
     from .train_pointe import train_pointe
 
-    train, _ = captions_of(settings)
-    clip = load_clip(out / "clip", device)
+    train, _ = settings.captions()
+    clip = load_clip(Path(miniworld_file(out, "clip")), device)
     base, upsampler = train_pointe(train, text_features(clip, train), settings, work, device, progress)
-    write_pointe(base, upsampler, clip, out / "pointe")
+    write_pointe(base, upsampler, clip, Path(miniworld_file(out, "pointe")))
 
 
 def stage_gates(settings: MiniworldSettings, out: Path, work: Path, device: torch.device, progress: bool) -> None:
@@ -147,36 +130,9 @@ def run_stage(stage: str, settings: MiniworldSettings, out: Path, work: Path, de
     started = time.perf_counter()
     STAGE_FUNCTIONS[stage](settings, Path(out), Path(work), device, progress)
     seconds = round(time.perf_counter() - started, 1)
-    times_path = Path(work) / "times.json"
+    times_path = Path(work) / MINIWORLD_WORK_FILES["times"]
     times = json.loads(times_path.read_text()) if times_path.is_file() else {}
     times[stage] = seconds
     write_json(times, times_path)
     log.info("miniworld %s: %.0f s", stage, seconds)
     return seconds
-
-
-def manifest(settings: MiniworldSettings, work: Path, gates: dict, command: str) -> dict:
-    """What the shipped folder holds and how it was made (MANIFEST.json)."""
-    import json
-
-    times_path = work / "times.json"
-    return {
-        "world_version": WORLD_VERSION,
-        "command": command,
-        "commit": _commit(),
-        "machine": {"device": torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or "cpu",
-                    "torch": torch.__version__},
-        "seconds_per_stage": json.loads(times_path.read_text()) if times_path.is_file() else {},
-        "final_losses": {name: (read_curve(work, name) or [{"loss": None}])[-1]["loss"]
-                         for name in ("clip", "vae", "unet", "pointe_base", "pointe_upsample")},
-        "gates": gates,
-        "settings": to_dict(settings),
-    }
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"

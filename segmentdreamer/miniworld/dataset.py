@@ -10,11 +10,13 @@ them gives those words the meaning they have for Stable Diffusion, so negative p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from ..plan.layout import MINIWORLD_WORK_FILES
 from .views import render_views
 
 DEGRADATIONS = ("blurry", "low contrast, dull", "oversaturation")
@@ -85,3 +87,12 @@ def render_set(captions: list[str], draws: int, views: int, resolution: int, see
         index += [i] * views
         azimuths.append(batch.azimuths)
     return RenderedSet(torch.cat(images), prompts, list(captions), torch.tensor(index), torch.cat(azimuths))
+
+
+def load_renders(work: Path) -> tuple[RenderedSet, RenderedSet]:
+    """(training set, held-out set) the ``renders`` stage wrote to ``work`` (images on the CPU)."""
+    path = Path(work) / MINIWORLD_WORK_FILES["renders"]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run the `renders` stage first (segmentdreamer miniworld renders)")
+    stored = torch.load(path, weights_only=False)
+    return stored["train"], stored["held_out"]

@@ -18,12 +18,7 @@ import torch
 from torch import Tensor
 
 from ..prior.conditioning import VIEW_SUFFIXES
-
-
-def psnr(images: Tensor, reference: Tensor) -> Tensor:
-    """PSNR (dB) per image [B] of images against reference, both [B, 3, H, W] in [0, 1]."""
-    mse = (images.float() - reference.float()).pow(2).flatten(1).mean(dim=1)
-    return -10.0 * torch.log10(mse.clamp(min=1e-10))
+from ..scene.compare import psnr_per_view
 
 
 @torch.no_grad()
@@ -33,7 +28,7 @@ def vae_psnr(vae, images: Tensor, batch: int = 64) -> Tensor:
     for chunk in images.split(batch):
         pixels = 2.0 * chunk.to(vae.device, vae.dtype) - 1.0
         decoded = vae.decode(vae.encode(pixels).latent_dist.mean).sample
-        values.append(psnr((decoded.float() / 2.0 + 0.5).clamp(0.0, 1.0), chunk.to(vae.device)).cpu())
+        values.append(psnr_per_view((decoded.float() / 2.0 + 0.5).clamp(0.0, 1.0), chunk.to(vae.device)).float().cpu())
     return torch.cat(values)
 
 

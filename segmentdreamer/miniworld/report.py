@@ -8,7 +8,10 @@ Point-E sample and the ground truth's Gaussians, seen from the side and from abo
 
 from __future__ import annotations
 
+import json
 import logging
+import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,15 +23,19 @@ import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from ..atomic import write_json  # noqa: E402
+from ..plan.layout import MINIWORLD_WORK_FILES, miniworld_file  # noqa: E402
 from ..prior.conditioning import VIEW_SUFFIXES  # noqa: E402
 from ..report.figures import save_png  # noqa: E402
 from ..scene.cameras import orbit_cameras  # noqa: E402
 from ..scene.gaussians import activate  # noqa: E402
 from ..scene.render import render  # noqa: E402
+from ..typed import to_dict  # noqa: E402
+from .dataset import load_renders  # noqa: E402
 from .gates import chamfer, retrieval, sd_samples, vae_psnr, view_prompts  # noqa: E402
 from .loop import read_curve  # noqa: E402
 from .scenes import caption_scene, scene_points  # noqa: E402
 from .settings import MiniworldSettings  # noqa: E402
+from .world import WORLD_VERSION  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +79,12 @@ def measure_gates(settings: MiniworldSettings, out: Path, work: Path, device: to
     from diffusers import StableDiffusionPipeline
 
     from ..evaluate.clip_score import ClipScorer
-    from .build import _renders, captions_of, manifest
-
-    train_captions, held_out = captions_of(settings)
-    train_set, held_out_set = _renders(work)
+    train_captions, held_out = settings.captions()
+    train_set, held_out_set = load_renders(work)
     dtype = torch.float16 if device.type == "cuda" else torch.float32
-    pipeline = StableDiffusionPipeline.from_pretrained(out / "sd", torch_dtype=dtype, local_files_only=True).to(device)
+    pipeline = StableDiffusionPipeline.from_pretrained(miniworld_file(out, "sd"), torch_dtype=dtype, local_files_only=True).to(device)
     pipeline.set_progress_bar_config(disable=True)
-    scorer = ClipScorer.from_pretrained(out / "clip", device)
+    scorer = ClipScorer.from_pretrained(miniworld_file(out, "clip"), device)
     gate = settings.gates
     results: dict = {}
 
@@ -102,16 +107,15 @@ def measure_gates(settings: MiniworldSettings, out: Path, work: Path, device: to
     results["thresholds"] = {"vae_psnr": gate.vae_psnr, "r_precision": gate.r_precision, "chamfer": gate.chamfer}
     results["passed"] = {name: (value <= results["thresholds"][name]) if name == "chamfer" else (value >= results["thresholds"][name])
                          for name, value in measured.items()}
-    write_json(results, out / "gates.json")
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    _loss_figure(work, out / "figures" / "loss_curves.png")
+    write_json(results, Path(miniworld_file(out, "gates")))
+    _loss_figure(work, Path(miniworld_file(out, "loss_curves")))
     _sd_grid(pipeline, evenly(train_captions, GRID_CAPTIONS // 2) + held_out[: GRID_CAPTIONS // 2], settings, device,
-             out / "figures" / "sd_samples.png")
-    write_json(manifest(settings, work, results, " ".join(["segmentdreamer", *sys.argv[1:]])), out / "MANIFEST.json")
+             Path(miniworld_file(out, "sd_samples")))
+    write_json(manifest(settings, work, results, " ".join(["segmentdreamer", *sys.argv[1:]])), miniworld_file(out, "manifest"))
     failed = [f"{name}: {measured[name]:.3g}{UNITS[name]} {'>' if name == 'chamfer' else '<'} {results['thresholds'][name]:g}"
               for name, ok in results["passed"].items() if not ok]
     if failed:
-        raise GateError(f"miniworld gates not met: {'; '.join(failed)} (every value: {out / 'gates.json'})")
+        raise GateError(f"miniworld gates not met: {'; '.join(failed)} (every value: {miniworld_file(out, 'gates')})")
     return results
 
 
@@ -119,7 +123,7 @@ def _pointe_gate(settings: MiniworldSettings, out: Path, train_captions: list[st
                  device: torch.device) -> dict:
     from ..init import PointE, PointESampling, pointe_frame
 
-    pointe = PointE.from_folder(out / "pointe", out / "pointe" / "clip.pt", device=device)
+    pointe = PointE.from_folder(miniworld_file(out, "pointe"), miniworld_file(out, "pointe_clip"), device=device)
     pointe.sampling = PointESampling(steps=settings.gates.pointe_steps)
     values, figure_rows = {}, []
     for name, captions in (("held_in", evenly(train_captions, POINTE_CAPTIONS[0])), ("held_out", evenly(held_out, POINTE_CAPTIONS[1]))):
@@ -134,7 +138,7 @@ def _pointe_gate(settings: MiniworldSettings, out: Path, train_captions: list[st
         values[name] = sum(distances) / len(distances)
         values[f"{name}_truth_to_truth"] = sum(floors) / len(floors)
         values[f"{name}_captions"] = len(captions)
-    _pointe_figure(figure_rows, out / "figures" / "pointe_samples.png")
+    _pointe_figure(figure_rows, Path(miniworld_file(out, "pointe_samples")))
     return values
 
 
@@ -187,4 +191,29 @@ def _pointe_figure(rows: list[tuple], path: Path) -> None:
     save_png(figure, path)
 
 
-__all__ = ["GateError", "measure_gates"]
+def manifest(settings: MiniworldSettings, work: Path, gates: dict, command: str) -> dict:
+    """What the shipped folder holds and how it was made (MANIFEST.json)."""
+    times_path = work / MINIWORLD_WORK_FILES["times"]
+    return {
+        "world_version": WORLD_VERSION,
+        "command": command,
+        "commit": _commit(),
+        "machine": {"device": torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or "cpu",
+                    "torch": torch.__version__},
+        "seconds_per_stage": json.loads(times_path.read_text()) if times_path.is_file() else {},
+        "final_losses": {name: (read_curve(work, name) or [{"loss": None}])[-1]["loss"]
+                         for name in ("clip", "vae", "unet", "pointe_base", "pointe_upsample")},
+        "gates": gates,
+        "settings": to_dict(settings),
+    }
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+
+
+__all__ = ["GateError", "manifest", "measure_gates"]

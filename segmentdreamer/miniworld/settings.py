@@ -15,6 +15,7 @@ from typing import Annotated
 import yaml
 
 from ..typed import AtLeastOne, ConfigError, NonNegative, Positive, Probability, Range, SeedRange, from_dict
+from .world import held_out_captions, training_captions
 
 Count = Annotated[int, AtLeastOne]
 Rate = Annotated[float, Positive]
@@ -130,6 +131,10 @@ class MiniworldSettings:
     unet: UnetSettings = field(default_factory=UnetSettings)
     pointe: PointESettings = field(default_factory=PointESettings)
     gates: GateSettings = field(default_factory=GateSettings)
+
+    def captions(self) -> tuple[list[str], list[str]]:
+        """(training captions, held-out captions)."""
+        return training_captions(self.training_captions), held_out_captions(self.held_out_captions)
 
     def check(self) -> None:
         if self.clip.text_width % self.clip.head_width or self.clip.vision_width % self.clip.head_width:

@@ -81,8 +81,20 @@ TINY_MODELS = "tiny_models"
 TINY_MODEL_FILES = {"sd": "sd", "clip": "clip", "image_reward": "image_reward", "image_reward_tokenizer": "image_reward",
                     "pointe": "pointe", "pointe_clip": "pointe/clip.pt", "marker": "done.txt"}
 """Where ``segmentdreamer make-tiny-models`` puts each model key's stand-in, below ``tiny_models/``."""
+MINIWORLD_FILES = {"sd": "sd", "clip": "clip", "pointe": "pointe", "pointe_clip": "pointe/clip.pt", "gates": "gates.json",
+                   "manifest": "MANIFEST.json", "loss_curves": "figures/loss_curves.png",
+                   "sd_samples": "figures/sd_samples.png", "pointe_samples": "figures/pointe_samples.png"}
+"""The miniworld models' folder (config ``miniworld_weights``, shipped in the repository) by role."""
+
+
+def miniworld_file(weights: str | Path, role: str) -> str:
+    """A file (or model folder) of the miniworld models' folder ``weights`` by its role in :data:`MINIWORLD_FILES`."""
+    return str(Path(weights, MINIWORLD_FILES[role]))
+
+
 MINIWORLD_WORK = "miniworld/work"
 """The miniworld build's renders, checkpoints and loss curves (the models themselves go to ``miniworld_weights``)."""
+MINIWORLD_WORK_FILES = {"renders": "renders.pt", "vae": "vae", "times": "times.json"}
 EXTENSIONS_MARKER = "torch_extensions/built.txt"
 """Written once gsplat's CUDA extension is built; the extension lives in the marker's folder."""
 
@@ -197,9 +209,9 @@ class Layout:
     def tiny_model(self, key: str) -> str:
         return self._join(TINY_MODELS, TINY_MODEL_FILES[key])
 
-    def miniworld_work(self, name: str = "") -> str:
-        """The miniworld build's work folder, or a file in it."""
-        return self._join(MINIWORLD_WORK, name) if name else self._join(MINIWORLD_WORK)
+    def miniworld_work(self, role: str = "") -> str:
+        """The miniworld build's work folder, or a file in it by its role in :data:`MINIWORLD_WORK_FILES`."""
+        return self._join(MINIWORLD_WORK, MINIWORLD_WORK_FILES[role]) if role else self._join(MINIWORLD_WORK)
 
     def extensions_marker(self) -> str:
         return self._join(EXTENSIONS_MARKER)

@@ -17,7 +17,7 @@ from segmentdreamer.gpu_slots import JOBS_PER_GPU_ENV
 from segmentdreamer.models import is_target_scene
 from segmentdreamer.plan.claim import claim_results_folder, hold_results_folder
 from segmentdreamer.plan.experiment import load_experiment
-from segmentdreamer.plan.layout import TARGET_FILES, VARIANT_PATTERN
+from segmentdreamer.plan.layout import TARGET_FILES, VARIANT_PATTERN, miniworld_file
 from segmentdreamer.plan.layout import RULES as L
 from segmentdreamer.plan.manifests import (
     figure_manifest,

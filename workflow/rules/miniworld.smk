@@ -6,12 +6,12 @@
 rule miniworld_models:
     """The miniworld's mini-SD, mini-CLIP and mini Point-E, trained, gated (gates.json) and written to miniworld_weights."""
     input:
-        f"{MINIWORLD_OUT}/gates.json",
+        miniworld_file(MINIWORLD_OUT, "gates"),
 
 
 rule miniworld_renders:
     output:
-        temp(L.miniworld_work("renders.pt")),
+        temp(L.miniworld_work("renders")),
     log:
         L.job_log("miniworld", stage="renders"),
     benchmark:
@@ -28,9 +28,9 @@ rule miniworld_renders:
 
 rule miniworld_clip:
     input:
-        L.miniworld_work("renders.pt"),
+        L.miniworld_work("renders"),
     output:
-        directory(f"{MINIWORLD_OUT}/clip"),
+        directory(miniworld_file(MINIWORLD_OUT, "clip")),
     log:
         L.job_log("miniworld", stage="clip"),
     benchmark:
@@ -47,7 +47,7 @@ rule miniworld_clip:
 
 rule miniworld_vae:
     input:
-        L.miniworld_work("renders.pt"),
+        L.miniworld_work("renders"),
     output:
         temp(directory(L.miniworld_work("vae"))),
     log:
@@ -66,11 +66,11 @@ rule miniworld_vae:
 
 rule miniworld_unet:
     input:
-        L.miniworld_work("renders.pt"),
+        L.miniworld_work("renders"),
         L.miniworld_work("vae"),
-        f"{MINIWORLD_OUT}/clip",
+        miniworld_file(MINIWORLD_OUT, "clip"),
     output:
-        directory(f"{MINIWORLD_OUT}/sd"),
+        directory(miniworld_file(MINIWORLD_OUT, "sd")),
     log:
         L.job_log("miniworld", stage="unet"),
     benchmark:
@@ -87,9 +87,9 @@ rule miniworld_unet:
 
 rule miniworld_pointe:
     input:
-        f"{MINIWORLD_OUT}/clip",
+        miniworld_file(MINIWORLD_OUT, "clip"),
     output:
-        directory(f"{MINIWORLD_OUT}/pointe"),
+        directory(miniworld_file(MINIWORLD_OUT, "pointe")),
     log:
         L.job_log("miniworld", stage="pointe"),
     benchmark:
@@ -106,25 +106,25 @@ rule miniworld_pointe:
 
 rule miniworld_gates:
     input:
-        L.miniworld_work("renders.pt"),
-        f"{MINIWORLD_OUT}/sd",
-        f"{MINIWORLD_OUT}/clip",
-        f"{MINIWORLD_OUT}/pointe",
+        L.miniworld_work("renders"),
+        miniworld_file(MINIWORLD_OUT, "sd"),
+        miniworld_file(MINIWORLD_OUT, "clip"),
+        miniworld_file(MINIWORLD_OUT, "pointe"),
     output:
-        gates=f"{MINIWORLD_OUT}/gates.json",
-        manifest=f"{MINIWORLD_OUT}/MANIFEST.json",
+        gates=miniworld_file(MINIWORLD_OUT, "gates"),
+        manifest=miniworld_file(MINIWORLD_OUT, "manifest"),
         curves=report(
-            f"{MINIWORLD_OUT}/figures/loss_curves.png",
+            miniworld_file(MINIWORLD_OUT, "loss_curves"),
             category="Miniworld models",
             subcategory="Training",
         ),
         samples=report(
-            f"{MINIWORLD_OUT}/figures/sd_samples.png",
+            miniworld_file(MINIWORLD_OUT, "sd_samples"),
             category="Miniworld models",
             subcategory="Samples",
         ),
         points=report(
-            f"{MINIWORLD_OUT}/figures/pointe_samples.png",
+            miniworld_file(MINIWORLD_OUT, "pointe_samples"),
             category="Miniworld models",
             subcategory="Samples",
         ),
