@@ -54,6 +54,7 @@ def built(tmp_path_factory):
     (root / "config.yaml").write_text(yaml.safe_dump(config))
     run = snakemake("miniworld_models", "--configfile", str(root / "config.yaml"), "--cores", "2", "--notemp")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert (root / "results" / "logs" / "miniworld" / "unet.log").is_file()  # <logs> defaults below <results>
     settings = from_dict(MiniworldSettings, config["miniworld"], "miniworld.")
     return settings, root / "weights", root / "results" / "miniworld" / "work"
 

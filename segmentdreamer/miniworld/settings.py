@@ -84,7 +84,7 @@ class UnetSettings:
     caption_dropout: Annotated[float, Probability] = 0.1
     """Per example: the empty prompt instead of its own, so classifier-free guidance has an unconditional branch."""
     ema: Annotated[float, Range(0.0, 1.0, high_open=True)] = 0.999
-    training: TrainingSettings = field(default_factory=lambda: TrainingSettings(steps=8000, batch=128, lr=3e-4))
+    training: TrainingSettings = field(default_factory=lambda: TrainingSettings(steps=6000, batch=128, lr=3e-4))
 
 
 @dataclass
