@@ -269,11 +269,13 @@ def _miniworld(args: argparse.Namespace) -> int:
 
     from .devices import resolve_device
     from .miniworld.build import STAGES, run_stage
+    from .miniworld.loop import limit_training_time
     from .miniworld.report import GateError
     from .miniworld.settings import load_settings
 
     settings = load_settings(args.config)
     device = resolve_device(args.device)
+    limit_training_time(None if args.max_minutes is None else 60.0 * args.max_minutes)
     for stage in STAGES if args.stage == "all" else (args.stage,):
         try:
             run_stage(stage, settings, Path(args.out), Path(args.work), device, progress=not args.no_progress)
@@ -527,6 +529,9 @@ def build_parser() -> argparse.ArgumentParser:
     world.add_argument("--work", default="results/miniworld/work", help="renders, checkpoints and loss curves")
     world.add_argument("--device", default="auto")
     world.add_argument("--no-progress", action="store_true", help="no progress bars (log files)")
+    world.add_argument("--max-minutes", type=bounded(float, 0.1, None), default=None,
+                       help="stop each trainer of this invocation after this long (checkpointed; a rerun resumes to the "
+                            "full step count); MANIFEST.json records the steps each model took")
     world.set_defaults(run=_miniworld)
     tiny = verbs.add_parser("make-tiny-models", help="write tiny random-weight models in the real on-disk layouts (offline tests, smoke runs)")
     tiny.add_argument("dir", help="output folder; gets sd/, clip/, pointe/ and image_reward/")

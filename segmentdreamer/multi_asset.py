@@ -30,6 +30,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .prior.base import Prior
+
 log = logging.getLogger(__name__)
 
 
@@ -44,10 +46,11 @@ class _Request:
 
 
 @dataclass
-class BatchingPrior:
-    """A prior shared by ``members`` training threads; everything but ``predict_noise`` is the prior's own."""
+class BatchingPrior(Prior):
+    """A prior shared by ``members`` training threads: the contract (prior/base.py) of ``prior``, with the no-grad
+    ``predict_noise`` calls of all live members run as one batch."""
 
-    prior: object
+    prior: Prior
     members: int
     """Members still training (each finished or failed one leaves)."""
     assets_in_process: int = field(init=False)
@@ -60,8 +63,33 @@ class BatchingPrior:
     def __post_init__(self) -> None:
         self.assets_in_process = self.members
 
-    def __getattr__(self, name: str):
-        return getattr(self.prior, name)
+    # -- the contract, forwarded ---------------------------------------------------------------------------------
+    @property
+    def schedule(self):
+        return self.prior.schedule
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.prior.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.prior.device
+
+    def encode(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return self.prior.encode(images, generator)
+
+    def decode(self, latents: Tensor) -> Tensor:
+        return self.prior.decode(latents)
+
+    def prompt_embeddings(self, prompt: str, negative_prompt: str):
+        return self.prior.prompt_embeddings(prompt, negative_prompt)
+
+    def observe_views(self, views) -> None:
+        self.prior.observe_views(views)
+
+    def progress(self, params) -> dict[str, float]:
+        return self.prior.progress(params)
 
     def predict_noise(self, x: Tensor, t: Tensor | int, embedding: Tensor) -> Tensor:
         """eps(x, t, embedding) [N, ...]; no-grad calls of all live members run as one batch."""
@@ -141,7 +169,6 @@ def train_assets(configs: list, out_dirs: list[str | Path], resume: bool = False
     asset) get each asset's own log records (resuming, divergence, its result) besides the process's log."""
     from .config import ConfigError
     from .devices import PRIOR_DTYPES, resolve_device
-    from .models import is_target_scene
     from .prior import load_prior
     from .train import Trainer, compiles_prior
 
@@ -149,11 +176,12 @@ def train_assets(configs: list, out_dirs: list[str | Path], resume: bool = False
         raise ValueError("train_assets: one output folder (and log file, if any) per config, at least one")
     check_shared(configs)
     first = configs[0]
-    if is_target_scene(first.models.sd):
-        raise ConfigError("models.sd: the known-answer prior records each asset's cameras and cannot be shared; train these alone")
     prior = load_prior(first.models.sd, dtype=PRIOR_DTYPES[first.prior_dtype], device=resolve_device(first.device),
                        cache_dir=first.text_cache)
-    if compiles_prior(first, prior.device) and hasattr(prior, "compile"):
+    if not prior.shareable:
+        raise ConfigError(f"models.sd = {first.models.sd!r}: this kind of prior keeps per-asset state (the known-answer "
+                          "prior records each asset's cameras) and cannot be shared; train these alone")
+    if compiles_prior(first, prior.device):
         prior.compile(dynamic_batch=len(configs) > 1)  # batch sizes: sums of the live assets' call sizes
     shared = BatchingPrior(prior, members=len(configs))
     trainers = [Trainer(config, out, prior=shared) for config, out in zip(configs, out_dirs)]

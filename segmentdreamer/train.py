@@ -29,7 +29,7 @@ from .devices import PRIOR_DTYPES, resolve_device
 from .divergence import TrainingDiverged, check_marker, health_problems, write_marker
 from .losses import LossInput, loss_class
 from .plan.layout import RUN_FILES
-from .prior import DiffusionPrior, ObservedViews, load_prior, view_conditioning
+from .prior import ObservedViews, Prior, load_prior, view_conditioning
 from .scene import densify
 from .scene.beg import BrightnessEqualizer
 from .scene.cameras import Cameras, TrainingCameraSampler
@@ -107,7 +107,7 @@ def read_checkpoint(path: Path) -> dict | None:
 class Trainer:
     """Trains one asset; see the module docstring. ``prior`` may be passed in to share loaded weights."""
 
-    def __init__(self, config: TrainConfig, out_dir: str | Path, prior: DiffusionPrior | None = None):
+    def __init__(self, config: TrainConfig, out_dir: str | Path, prior: Prior | None = None):
         config = validated(config)  # a config built in Python gets the checks a file gets
         self.config, self.out = config, Path(out_dir)
         self.device = resolve_device(config.device)
@@ -115,7 +115,7 @@ class Trainer:
         self.beg = BrightnessEqualizer() if uses_beg(config) else None
         self.prior = prior or load_prior(config.models.sd, dtype=PRIOR_DTYPES[config.prior_dtype], device=self.device,
                                          cache_dir=config.text_cache)
-        if prior is None and compiles_prior(config, self.prior.device) and hasattr(self.prior, "compile"):
+        if prior is None and compiles_prior(config, self.prior.device):
             self.prior.compile()
         self.embeddings = self.prior.prompt_embeddings(config.prompt, config.negative_prompt)
         self.sampler = TrainingCameraSampler(config.cameras, config.resolution, config.resolution, seed=config.seed)
@@ -125,7 +125,7 @@ class Trainer:
         self.optimizers = self._make_optimizers()
         self.densify_state = densify.initial_state(self.params["means"].shape[0], self.device)
         self.start_step, self.elapsed = 0, 0.0
-        self.assets_in_process = int(getattr(self.prior, "assets_in_process", 1))
+        self.assets_in_process = self.prior.assets_in_process
         """Assets trained in this process (multi_asset.py), the most of any attempt: timing.json records it."""
         self._records: list[dict] = []
         self._last_rgb: Tensor | None = None
@@ -328,7 +328,7 @@ class Trainer:
         Stable Diffusion reports nothing; the known-answer prior reports PSNR / SSIM / IoU against its ground
         truth, so ``progress.jsonl`` holds the learning curve (the demo's PSNR-vs-iteration plot).
         """
-        metrics = self.prior.progress(self.params) if hasattr(self.prior, "progress") else {}
+        metrics = self.prior.progress(self.params)
         if metrics:
             with open(self.out / RUN_FILES["progress"], "a", encoding="utf-8") as handle:
                 handle.write(json.dumps({"iteration": iteration, **metrics}) + "\n")

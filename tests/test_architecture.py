@@ -47,6 +47,42 @@ def test_a_loss_from_outside_trains_and_matches_its_definition(tiny_models, tiny
         TrainConfig(prompt="a corgi", method="scaled_sds", plugins=(PLUGIN,), loss={"scale": -1})
 
 
+PRIOR_PLUGIN = "tests/plugins/mirrored_scene.py"
+
+
+def test_a_prior_kind_from_outside_trains_through_the_contract(tmp_path, monkeypatch):
+    """One file, one registration line (tests/plugins/mirrored_scene.py): `models.sd: mirrored-scene:totem` trains
+    on that prior, which reports its learning curve through the contract's progress hook."""
+    from segmentdreamer.prior import load_prior
+    from segmentdreamer.prior.base import PRIOR_KINDS, prior_kind
+    from segmentdreamer.train import Trainer
+
+    monkeypatch.chdir(ROOT)
+    config = TrainConfig(prompt="a totem", method="sds", plugins=(PRIOR_PLUGIN,), iterations=2, views=1, resolution=32,
+                         sphere_points=300, checkpoint_every=2, log_every=1, device="cpu", init="sphere")
+    config.models.sd = "mirrored-scene:totem"
+    trainer = Trainer(config, tmp_path / "run")
+    assert type(trainer.prior).__name__ == "MirroredScenePrior"
+    trainer.run()
+    assert (tmp_path / "run" / "gaussians.ply").is_file()
+    assert (tmp_path / "run" / "progress.jsonl").read_text().count("psnr") >= 1  # its hook, called by the trainer
+    mirrored, plain = load_prior("mirrored-scene:totem"), load_prior("target-scene:totem")
+    assert torch.equal(mirrored.ground_truth["means"][:, 0], -plain.ground_truth["means"][:, 0])
+    assert prior_kind("models/sd21-base") is PRIOR_KINDS[""]  # any other value: a Stable Diffusion folder
+    with pytest.raises(ValueError, match="already registered"):
+        from segmentdreamer.prior import register_prior
+
+        register_prior("mirrored-scene:", print)
+
+
+def test_the_trainer_calls_the_prior_contract_only():
+    """No hasattr / getattr probing of the prior: every member the trainer uses is declared in prior/base.py."""
+    for path in ("segmentdreamer/train.py", "segmentdreamer/multi_asset.py"):
+        source = (ROOT / path).read_text(encoding="utf-8")
+        assert not re.search(r"(hasattr|getattr)\((self\.)?prior", source), path
+        assert "__getattr__" not in source, path
+
+
 def test_a_loss_from_outside_is_planned_by_the_workflow():
     from tests.test_workflow import job_counts, snakemake
 

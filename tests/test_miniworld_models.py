@@ -15,7 +15,7 @@ from segmentdreamer.miniworld.build import STAGES, run_stage, text_features
 from segmentdreamer.miniworld.dataset import degrade, render_set
 from segmentdreamer.miniworld.formats import open_clip_architecture, open_clip_state
 from segmentdreamer.miniworld.gates import chamfer, retrieval, without_sizes
-from segmentdreamer.miniworld.loop import learning_rate, optimise, read_curve
+from segmentdreamer.miniworld.loop import learning_rate, limit_training_time, optimise, read_curve, read_steps
 from segmentdreamer.miniworld.report import GateError
 from segmentdreamer.miniworld.scenes import caption_scene, object_parts, scene_points
 from segmentdreamer.miniworld.settings import MiniworldSettings, TrainingSettings, load_settings
@@ -47,14 +47,14 @@ def tiny_settings() -> MiniworldSettings:
 def built(tmp_path_factory):
     """``snakemake miniworld_models`` on tiny settings (CPU, gates set to pass): (settings, weights, work folder)."""
     root = tmp_path_factory.mktemp("miniworld")
-    config = {"pathvars": {"results": str(root / "results")}, "prompt_sets": {"smoke": "workflow/smoke/prompts.tsv"},
+    config = {"pathvars": {"results": str(root / "results"), "logs": "<results>/logs", "benchmarks": "<results>/benchmarks"}, "prompt_sets": {"smoke": "workflow/smoke/prompts.tsv"},
               "models": {}, "device": "cpu", "variants": {"sds": {"method": "sds"}}, "table1": {"variants": ["sds"]},
               "miniworld_weights": str(root / "weights"),
               "miniworld": {**TINY, "gates": {**TINY["gates"], "vae_psnr": 1.0, "r_precision": 0.0, "chamfer": 10.0}}}
     (root / "config.yaml").write_text(yaml.safe_dump(config))
     run = snakemake("miniworld_models", "--configfile", str(root / "config.yaml"), "--cores", "2", "--notemp")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert (root / "results" / "logs" / "miniworld" / "unet.log").is_file()  # <logs> defaults below <results>
+    assert (root / "results" / "logs" / "miniworld" / "unet.log").is_file()
     settings = from_dict(MiniworldSettings, config["miniworld"], "miniworld.")
     return settings, root / "weights", root / "results" / "miniworld" / "work"
 
@@ -132,6 +132,13 @@ def test_a_killed_trainer_resumes_to_the_same_weights(tmp_path):
         assert torch.equal(a, b)  # the EMA weights too: same batches, same optimiser state
     assert torch.load(tmp_path / "killed" / "toy.ckpt", weights_only=True)["step"] == 25
     assert [r["step"] for r in read_curve(tmp_path / "killed", "toy")] == [0, 10, 20]  # no step twice
+    limit_training_time(0.0)  # a trainer past its time returns what it has and says how far it got
+    try:
+        run("limited")
+    finally:
+        limit_training_time(None)
+    assert read_steps(tmp_path / "limited", "toy") == {"steps_done": 0, "steps": 25}
+    assert torch.equal(run("limited").weight, straight.weight)  # resumed without a limit: the full run
 
 
 def test_learning_rate_warms_up_then_decays_to_a_tenth():

@@ -23,8 +23,8 @@ A method is two classes in one file (or one module of yours, see README "Adding 
        out.loss.backward()     # dL/dz0 is the method's gradient (or the gradient of its objective)
        loss.state_dict() / loss.load_state_dict(state)   # generators + fixed noise, for bitwise resume
 
-``prior`` is anything with a ``schedule`` (NoiseSchedule), ``predict_noise(x, t, embedding)`` and, for
-GCS, ``decode(latents)``: the real :class:`~segmentdreamer.prior.DiffusionPrior` or an analytic predictor.
+``prior`` follows the prior contract (:mod:`segmentdreamer.prior.base`); a loss reads its ``schedule``, calls
+``predict_noise(x, t, embedding)`` and, for GCS, ``decode(latents)``.
 
 This module imports no torch (tensor types only for annotations): the planner reads the traits.
 """
@@ -40,8 +40,8 @@ from ..typed import from_dict
 if TYPE_CHECKING:
     from torch import Tensor
 
+    from ..prior.base import Prior
     from ..prior.conditioning import ViewConditioning
-    from ..prior.schedule import NoiseSchedule
 
 
 @dataclass
@@ -66,14 +66,6 @@ class LossSettings:
         settings_cls = getattr(type(self), "Settings", type(self))
         names = [f.name for f in dataclasses.fields(settings_cls)]
         from_dict(settings_cls, {name: getattr(self, name) for name in names}, "loss.")
-
-
-class Prior(Protocol):
-    schedule: NoiseSchedule
-
-    def predict_noise(self, x: Tensor, t: Tensor, embedding: Tensor) -> Tensor: ...
-
-    def decode(self, latents: Tensor) -> Tensor: ...
 
 
 @dataclass

@@ -25,8 +25,9 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from ..prior.base import Prior
 from ..prior.guidance import classifier_free_guidance
-from .base import LossInput, LossOut, Prior
+from .base import LossInput, LossOut
 from .common import RandomStateMixin, finite_gradient, inject_gradient
 from .settings import CDSSettings
 

@@ -28,8 +28,9 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from ..prior.base import Prior
 from ..prior.guidance import guided_noise, unconditional_noise
-from .base import LossInput, LossOut, Prior
+from .base import LossInput, LossOut
 from .common import RandomStateMixin, floor_int, randint, upcast, warmup_ratio
 from .settings import GCSSettings
 from .solver import phi, predict_x0

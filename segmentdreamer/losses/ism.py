@@ -15,8 +15,9 @@ from typing import ClassVar
 
 import torch
 
+from ..prior.base import Prior
 from ..prior.guidance import guided_noise, unconditional_noise
-from .base import LossInput, LossOut, Prior
+from .base import LossInput, LossOut
 from .common import RandomStateMixin, finite_gradient, floor_int, inject_gradient, randint, warmup_ratio
 from .settings import ISMSettings
 from .solver import invert

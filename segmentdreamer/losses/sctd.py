@@ -32,8 +32,9 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from ..prior.base import Prior
 from ..prior.guidance import guided_noise, unconditional_noise
-from .base import LossInput, LossOut, Prior
+from .base import LossInput, LossOut
 from .common import RandomStateMixin, finite_gradient, floor_int, inject_gradient, randint, upcast, warmup_ratio
 from .segments import segment_edges, segment_start
 from .settings import SCTDSettings

@@ -11,8 +11,9 @@ from typing import ClassVar
 
 import torch
 
+from ..prior.base import Prior
 from ..prior.guidance import guided_noise
-from .base import LossInput, LossOut, Prior
+from .base import LossInput, LossOut
 from .common import RandomStateMixin, finite_gradient, inject_gradient
 from .settings import SDSSettings
 

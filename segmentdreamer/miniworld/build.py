@@ -26,9 +26,9 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_target, write_json
+from ..atomic import write_json
 from ..plan.layout import MINIWORLD_WORK_FILES, miniworld_file
-from .dataset import RenderedSet, load_renders, render_set
+from .dataset import RenderedSet, load_renders, render_set, save_renders
 from .settings import MiniworldSettings
 
 log = logging.getLogger(__name__)
@@ -44,10 +44,7 @@ def stage_renders(settings: MiniworldSettings, out: Path, work: Path, device: to
     data = settings.data
     sets = {"train": render_set(train, data.draws, data.views, data.resolution, settings.seed, device, data.degrade_prob, progress),
             "held_out": render_set(held_out, 1, HELD_OUT_VIEWS, data.resolution, settings.seed + 1, device, 0.0, progress)}
-    for rendered in sets.values():
-        rendered.images = rendered.images.cpu()
-    with atomic_target(work / MINIWORLD_WORK_FILES["renders"]) as tmp:
-        torch.save(sets, tmp)
+    save_renders(sets, work / MINIWORLD_WORK_FILES["renders"])
 
 
 def stage_clip(settings: MiniworldSettings, out: Path, work: Path, device: torch.device, progress: bool) -> None:

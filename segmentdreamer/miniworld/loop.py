@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -20,10 +21,21 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..atomic import atomic_target
+from ..atomic import atomic_target, write_json
 from .settings import TrainingSettings
 
+log = logging.getLogger(__name__)
+
 LOG_EVERY = 10
+_time_limit: float | None = None
+
+
+def limit_training_time(seconds: float | None) -> None:
+    """A wall-clock limit for each :func:`optimise` of this process (``segmentdreamer miniworld --max-minutes``): a
+    trainer past it checkpoints and returns the weights it has (``<name>_steps.json`` says how many steps it took),
+    so a build on a lent GPU delivers models within its time; a rerun resumes to the full step count. None: none."""
+    global _time_limit
+    _time_limit = seconds
 
 
 def learning_rate(step: int, settings: TrainingSettings) -> float:
@@ -57,7 +69,12 @@ def optimise(name: str, model: nn.Module, loss_at: Callable[[int, torch.Generato
     records, started = [], time.perf_counter()
     bar = tqdm(range(start, settings.steps), desc=f"miniworld {name}", unit="step", disable=not progress, initial=start,
                total=settings.steps)
+    done = saved = start
+    deadline = None if _time_limit is None else time.monotonic() + _time_limit
     for step in bar:
+        if deadline is not None and time.monotonic() > deadline:
+            log.warning("miniworld %s: stopped at step %d of %d (the --max-minutes limit)", name, step, settings.steps)
+            break
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, settings)
         loss = loss_at(step, step_generator(seed, step))
@@ -72,10 +89,16 @@ def optimise(name: str, model: nn.Module, loss_at: Callable[[int, torch.Generato
         if step % LOG_EVERY == 0:
             records.append({"step": step, "loss": float(loss.detach()), "seconds": round(time.perf_counter() - started, 2)})
             bar.set_postfix(loss=f"{records[-1]['loss']:.4f}")
-        if (step + 1) % settings.checkpoint_every == 0 or step + 1 == settings.steps:
+        done = step + 1
+        if done % settings.checkpoint_every == 0 or done == settings.steps:
             _append(curve, records)
             records = []
-            _save(checkpoint, model, ema, optimizer, step + 1)
+            _save(checkpoint, model, ema, optimizer, done)
+            saved = done
+    if done != saved:  # stopped by the time limit between checkpoints
+        _append(curve, records)
+        _save(checkpoint, model, ema, optimizer, done)
+    write_json({"steps_done": done, "steps": settings.steps}, work / f"{name}_steps.json")
     result = ema if ema is not None else model
     return result.eval()
 
@@ -112,6 +135,12 @@ def _resume(checkpoint: Path, curve: Path, model: nn.Module, ema: nn.Module | No
         kept = [line for line in curve.read_text(encoding="utf-8").splitlines() if json.loads(line)["step"] < state["step"]]
         curve.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
     return int(state["step"])
+
+
+def read_steps(work: Path, name: str) -> dict:
+    """{steps_done, steps} of ``name``'s last training run (empty when it never ran)."""
+    path = work / f"{name}_steps.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def read_curve(work: Path, name: str) -> list[dict]:

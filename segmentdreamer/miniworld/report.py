@@ -32,7 +32,7 @@ from ..scene.render import render  # noqa: E402
 from ..typed import to_dict  # noqa: E402
 from .dataset import load_renders  # noqa: E402
 from .gates import chamfer, retrieval, sd_samples, vae_psnr, view_prompts  # noqa: E402
-from .loop import read_curve  # noqa: E402
+from .loop import read_curve, read_steps  # noqa: E402
 from .scenes import caption_scene, scene_points  # noqa: E402
 from .settings import MiniworldSettings  # noqa: E402
 from .world import WORLD_VERSION  # noqa: E402
@@ -43,6 +43,8 @@ GRID_CAPTIONS = 6
 POINTE_CAPTIONS = (12, 6)
 """Held-in and held-out captions Point-E samples for its gate (each sample: 2 x 64 Heun steps)."""
 VIEW_AZIMUTHS = {"front": 0.0, "side": 90.0, "back": 180.0}
+MODELS = ("clip", "vae", "unet", "pointe_base", "pointe_upsample")
+"""The trainings of a build, by their names in the work folder."""
 UNITS = {"vae_psnr": " dB", "r_precision": "", "chamfer": " world units"}
 
 
@@ -57,8 +59,10 @@ def evenly(items: list, count: int) -> list:
     return [items[round(i * (len(items) - 1) / (count - 1))] if count > 1 else items[0] for i in range(count)]
 
 
-def truth_views(caption: str, resolution: int, device: torch.device, azimuths=tuple(VIEW_AZIMUTHS.values())) -> Tensor:
-    """Renders [V, 3, H, W] of the caption's draw 0 from the horizon ring at mid radius and field of view, on black."""
+def truth_views(caption: str, resolution: int, azimuths=tuple(VIEW_AZIMUTHS.values())) -> Tensor:
+    """Renders [V, 3, H, W] of the caption's draw 0 from the horizon ring at mid radius and field of view, on black
+    (the CPU renderer: a few views, and no CUDA extension to build for them)."""
+    device = torch.device("cpu")
     n = len(azimuths)
     cameras = orbit_cameras(torch.full((n,), 75.0), torch.tensor(azimuths), torch.full((n,), 5.35), torch.full((n,), 0.46),
                             resolution, resolution)
@@ -98,7 +102,7 @@ def measure_gates(settings: MiniworldSettings, out: Path, work: Path, device: to
     for name, captions in sampled.items():
         images = sd_samples(pipeline, view_prompts(captions, generator), gate.sd_steps, gate.guidance_scale, settings.seed)
         results[f"sd_r_precision_{name}"] = _r_precision(scorer, images, captions)
-        truth = torch.stack([truth_views(c, settings.data.resolution, device, (0.0,))[0] for c in captions])
+        truth = torch.stack([truth_views(c, settings.data.resolution, (0.0,))[0] for c in captions])
         results[f"truth_r_precision_{name}"] = _r_precision(scorer, truth, captions)
 
     results["pointe_chamfer"] = _pointe_gate(settings, out, train_captions, held_out, device)
@@ -143,7 +147,7 @@ def _pointe_gate(settings: MiniworldSettings, out: Path, train_captions: list[st
 
 
 def _loss_figure(work: Path, path: Path) -> None:
-    names = ("clip", "vae", "unet", "pointe_base", "pointe_upsample")
+    names = MODELS
     figure, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.8), layout="constrained")
     for ax, name in zip(axes, names):
         curve = read_curve(work, name)
@@ -162,7 +166,7 @@ def _sd_grid(pipeline, captions: list[str], settings: MiniworldSettings, device:
     figure, axes = plt.subplots(len(captions), 2 * len(views), figsize=(2 * len(views) * 1.6, len(captions) * 1.75),
                                 squeeze=False, layout="constrained")
     for row, caption in enumerate(captions):
-        truth = truth_views(caption, settings.data.resolution, device)
+        truth = truth_views(caption, settings.data.resolution)
         for column, view in enumerate(views):
             for offset, image, label in ((0, truth[column], f"truth, {view}"), (len(views), samples[row * len(views) + column], f"mini-SD, {view}")):
                 ax = axes[row, column + offset]
@@ -201,8 +205,8 @@ def manifest(settings: MiniworldSettings, work: Path, gates: dict, command: str)
         "machine": {"device": torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or "cpu",
                     "torch": torch.__version__},
         "seconds_per_stage": json.loads(times_path.read_text()) if times_path.is_file() else {},
-        "final_losses": {name: (read_curve(work, name) or [{"loss": None}])[-1]["loss"]
-                         for name in ("clip", "vae", "unet", "pointe_base", "pointe_upsample")},
+        "final_losses": {name: (read_curve(work, name) or [{"loss": None}])[-1]["loss"] for name in MODELS},
+        "steps": {name: read_steps(work, name) for name in MODELS},
         "gates": gates,
         "settings": to_dict(settings),
     }

@@ -26,9 +26,9 @@ class DataSettings:
     """The image-text set every model trains on (:func:`~.dataset.render_set`)."""
 
     resolution: Annotated[int, Range(32, 512)] = 128
-    draws: Count = 4
+    draws: Count = 1
     """Draws (seeds) of each training caption."""
-    views: Count = 16
+    views: Count = 12
     """Cameras per draw, from the trainer's camera distribution."""
     degrade_prob: Annotated[float, Probability] = 0.1
     point_draws: Count = 8

@@ -94,7 +94,7 @@ def miniworld_file(weights: str | Path, role: str) -> str:
 
 MINIWORLD_WORK = "miniworld/work"
 """The miniworld build's renders, checkpoints and loss curves (the models themselves go to ``miniworld_weights``)."""
-MINIWORLD_WORK_FILES = {"renders": "renders.pt", "vae": "vae", "times": "times.json"}
+MINIWORLD_WORK_FILES = {"renders": "renders.npz", "vae": "vae", "times": "times.json"}
 EXTENSIONS_MARKER = "torch_extensions/built.txt"
 """Written once gsplat's CUDA extension is built; the extension lives in the marker's folder."""
 

@@ -1,22 +1,12 @@
-"""The Stable Diffusion prior and the conditioning the losses feed it."""
+"""Priors (the contract and its registry: base.py) and the conditioning the losses feed them."""
 
 from ..config import DEFAULT_NEGATIVE_PROMPT
+from .base import Prior, load_prior, register_prior
 from .conditioning import PromptEmbeddings, ViewConditioning, view_conditioning
 from .diffusion_prior import DiffusionPrior
 from .guidance import GuidedNoise, NoiseFn, classifier_free_guidance, guided_noise, perp_neg_guidance
 from .schedule import NoiseSchedule
 from .views import ObservedViews
-
-
-def load_prior(spec: str, dtype=None, device="cpu", cache_dir=None):
-    """The prior ``models.sd`` names: a Stable Diffusion folder / cached hub id, or ``target-scene:<scene>``."""
-    from ..models import is_target_scene
-    from .target_scene import TargetScenePrior
-
-    if is_target_scene(spec):
-        return TargetScenePrior.from_spec(spec, device)
-    return DiffusionPrior.from_pretrained(spec, dtype=dtype, device=device, cache_dir=cache_dir)
-
 
 __all__ = [
     "DEFAULT_NEGATIVE_PROMPT",
@@ -25,11 +15,13 @@ __all__ = [
     "NoiseFn",
     "NoiseSchedule",
     "ObservedViews",
+    "Prior",
     "PromptEmbeddings",
     "ViewConditioning",
     "classifier_free_guidance",
     "guided_noise",
     "load_prior",
     "perp_neg_guidance",
+    "register_prior",
     "view_conditioning",
 ]

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from ..config import DEFAULT_NEGATIVE_PROMPT
+from .base import Prior
 from .conditioning import PromptEmbeddings
 from .schedule import NoiseSchedule
 
@@ -105,8 +106,8 @@ class GaussianMixture:
         return second - m[:, None] * m[None, :]
 
 
-class AnalyticPrior:
-    """The DiffusionPrior interface on Gaussian mixtures; latents are [N, *shape], here also the "images"."""
+class AnalyticPrior(Prior):
+    """The prior contract (:mod:`.base`) on Gaussian mixtures; latents are [N, *shape], here also the "images"."""
 
     def __init__(self, text: GaussianMixture, negative: GaussianMixture | None = None, shape: tuple[int, ...] = (4, 1, 1)):
         negative = negative or text
@@ -116,12 +117,6 @@ class AnalyticPrior:
         self.shape = shape
         self.schedule = NoiseSchedule.scaled_linear()
         self.device, self.dtype = torch.device("cpu"), text.means.dtype
-
-    def observe_views(self, views) -> None:
-        """The trainer's hook; nothing to learn from the views."""
-
-    def progress(self, params) -> dict[str, float]:
-        return {}
 
     def encode(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Latents are the "images" ([N, *shape]): the identity map, gradient included."""

@@ -23,6 +23,7 @@ from torch import Tensor
 
 from ..config import DEFAULT_NEGATIVE_PROMPT
 from ..models import check_diffusers_weights, resolve_model
+from .base import Prior
 from .conditioning import VIEW_SUFFIXES, PromptEmbeddings
 from .schedule import NoiseSchedule
 from .text_cache import TextEmbeddingCache
@@ -57,7 +58,12 @@ def use_explicit_vae_attention(vae) -> None:
     vae.set_attn_processor(AttnProcessor())
 
 
-class DiffusionPrior:
+def load_diffusion_prior(spec: str, dtype=None, device="cpu", cache_dir=None) -> DiffusionPrior:
+    """The default prior kind (:mod:`.base`): ``models.sd`` is a Stable Diffusion folder or cached hub id."""
+    return DiffusionPrior.from_pretrained(spec, dtype=dtype, device=device, cache_dir=cache_dir)
+
+
+class DiffusionPrior(Prior):
     """A loaded latent diffusion model. Build it with :meth:`from_pretrained`."""
 
     def __init__(self, unet, vae, text_encoder, tokenizer, scheduler, model_key: str, cache_dir=None):
@@ -154,13 +160,6 @@ class DiffusionPrior:
     @property
     def device(self) -> torch.device:
         return self.unet.device
-
-    def observe_views(self, views) -> None:
-        """The trainer's per-iteration hook (:mod:`.views`); Stable Diffusion needs nothing from it."""
-
-    def progress(self, params) -> dict[str, float]:
-        """The trainer's per-checkpoint hook: scalars about ``params`` worth logging; Stable Diffusion has none."""
-        return {}
 
     def encode(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """z0 = scale * sample of the VAE posterior of (2 * images - 1); gradient flows to ``images``.

@@ -47,6 +47,7 @@ from ..scene.compare import compare_renders, ring_renders
 from ..scene.gaussians import activate
 from ..scene.known_scenes import build_scene, scene_names
 from ..scene.render import render
+from .base import Prior
 from .conditioning import PromptEmbeddings
 from .schedule import NoiseSchedule
 from .views import ObservedViews
@@ -72,8 +73,16 @@ class LinearLatentMap:
         return (torch.einsum("co,bohw->bchw", self.inverse, latents) / 2.0 + 0.5).clamp(0.0, 1.0)
 
 
-class TargetScenePrior:
-    """The DiffusionPrior interface (schedule, encode, decode, predict_noise, prompt_embeddings) on a known scene."""
+def load_target_scene_prior(spec: str, dtype=None, device="cpu", cache_dir=None) -> TargetScenePrior:
+    """The ``target-scene:`` prior kind (:mod:`.base`); fp32 always, no text cache (it reads no text)."""
+    return TargetScenePrior.from_spec(spec, device)
+
+
+class TargetScenePrior(Prior):
+    """The prior contract (:mod:`.base`) on a known scene: its answer is the scene seen from this iteration's cameras."""
+
+    shareable = False
+    """It records each asset's cameras (observe_views): one instance per asset."""
 
     def __init__(self, scenes: list[torch.nn.ParameterDict], device: str | torch.device = "cpu", unconditional_std: float = 1.0):
         self.device = torch.device(device)
