@@ -173,35 +173,24 @@ def _known_answer(args: argparse.Namespace) -> int:
     return 0
 
 
-def _eval_clip(args: argparse.Namespace) -> int:
+def _evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from .atomic import write_json
     from .devices import resolve_device
-    from .evaluate.clip_score import ClipScorer
-    from .evaluate.views import score_views
+    from .evaluate.metric import RunToScore, metric
+    from .plugins import load_plugins
     from .prompts import lookup, read_prompt_list
 
+    load_plugins(args.plugin, "--plugin")
+    chosen = metric(args.metric)
     entry = lookup(args.prompts, args.prompt_id)
-    others = list(dict.fromkeys(e.prompt for e in read_prompt_list(args.prompts).values() if e.prompt != entry.prompt))
-    record = score_views(ClipScorer.from_pretrained(args.clip, resolve_device(args.device)), args.views, entry.prompt,
-                         distractors=others)
-    write_json({"prompt_id": entry.prompt_id, **record}, args.out)
-    log.info("%s: CLIP-L %.2f, R-precision %.3f among %d prompts, over %d views", entry.prompt_id, record["mean"],
-             record["r_precision"], record["retrieval_candidates"], len(record["scores"]))
-    return 0
-
-
-def _eval_image_reward(args: argparse.Namespace) -> int:
-    from .atomic import write_json
-    from .devices import resolve_device
-    from .evaluate.image_reward import ImageRewardScorer
-    from .evaluate.views import score_views
-    from .prompts import lookup
-
-    entry = lookup(args.prompts, args.prompt_id)
-    scorer = ImageRewardScorer.from_pretrained(args.image_reward, args.tokenizer, resolve_device(args.device))
-    record = score_views(scorer, args.views, entry.prompt)
-    write_json({"prompt_id": entry.prompt_id, **record}, args.out)
-    log.info("%s: ImageReward %.3f over %d views", entry.prompt_id, record["mean"], len(record["scores"]))
+    others = tuple(e.prompt for e in read_prompt_list(args.prompts).values() if e.prompt_id != entry.prompt_id)
+    scorer = chosen.load_scorer(dict(args.model), resolve_device(args.device))
+    record = scorer(RunToScore(entry.prompt_id, entry.prompt, Path(args.views), Path(args.ply) if args.ply else None, others))
+    write_json({"prompt_id": entry.prompt_id, "prompt": entry.prompt, "metric": chosen.name, **record}, args.out)
+    extra = f", R-precision {record['r_precision']:.3f}" if "r_precision" in record else ""
+    log.info("%s: %s %s%s over %s", entry.prompt_id, chosen.title, f"{record['mean']:.{chosen.digits}f}", extra, args.views)
     return 0
 
 
@@ -336,9 +325,17 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
-GPU_VERBS = frozenset({"miniworld", "init", "train", "render", "eval-clip", "eval-ir", "ref-images", "fid", "export-gpteval3d"})
+GPU_VERBS = frozenset({"miniworld", "init", "train", "render", "evaluate", "ref-images", "fid", "export-gpteval3d"})
 """Verbs that run on a GPU when there is one: each claims a GPU slot first (``gpu_slots``)."""
 
+
+
+def key_value(text: str) -> tuple[str, str]:
+    """An argparse ``type``: ``KEY=VALUE`` -> (KEY, VALUE)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key or not value:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key, value
 
 
 def bounded(kind: type, low: float | None = None, high: float | None = None):
@@ -363,6 +360,10 @@ def bounded(kind: type, low: float | None = None, high: float | None = None):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .evaluate.settings import FidSettings
+    from .init.settings import InitSettings
+    from .scene.ring import COMPARISON_RESOLUTION, RING
+
     parser = argparse.ArgumentParser(prog="segmentdreamer", description="Text-to-3D with Segmented Consistency Trajectory "
                                      "Distillation and its baselines: one verb per pipeline step (the Snakemake workflow "
                                      "calls them). `segmentdreamer VERB --help` for a verb's options.")
@@ -378,8 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="models.pointe_clip: open_clip ViT-L-14 weights file")
     init.add_argument("--cache", default="results/cache/pointe", help="Point-E clouds cached per (init prompt, seed)")
     init.add_argument("--seed", type=bounded(int, 0, None), default=None, help="default: the prompt list's seed column (else 0)")
-    init.add_argument("--steps", type=bounded(int, 1, 10000), default=64, help="Karras Heun steps per Point-E stage (official: 64)")
-    init.add_argument("--copies", type=bounded(int, 1, 1000), default=20, help="Gaussians per Point-E point (official: 20 -> 81,920)")
+    init.add_argument("--steps", type=bounded(int, 1, 10000), default=InitSettings.steps, help="Karras Heun steps per Point-E stage")
+    init.add_argument("--copies", type=bounded(int, 1, 1000), default=InitSettings.copies, help="Gaussians per Point-E point (x 4096 points)")
     init.add_argument("--device", default="auto")
     init.set_defaults(run=_init)
     train = verbs.add_parser("train", help="train one asset from a run config")
@@ -397,9 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     rend = verbs.add_parser("render", help="render the evaluation ring (white background) and a turntable video")
     rend.add_argument("--ply", required=True)
     rend.add_argument("--out", required=True)
-    rend.add_argument("--views", type=bounded(int, 1, 10000), default=120)
-    rend.add_argument("--resolution", type=bounded(int, 8, 8192), default=512)
-    rend.add_argument("--elevation", type=bounded(float, -90, 90), default=0.0, help="degrees above the horizon")
+    rend.add_argument("--views", type=bounded(int, 1, 10000), default=RING.views)
+    rend.add_argument("--resolution", type=bounded(int, 8, 8192), default=RING.resolution)
+    rend.add_argument("--elevation", type=bounded(float, -90, 90), default=RING.elevation, help="degrees above the horizon")
     rend.add_argument("--device", default="auto")
     rend.add_argument("--video", default="", help="turntable .mp4 path (default: OUT/turntable.mp4)")
     rend.add_argument("--no-video", action="store_true")
@@ -441,8 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     known.add_argument("--ply", required=True)
     known.add_argument("--out", required=True, help="known_answer.json")
     known.add_argument("--video", default=None, help="ground truth | learned turntables side by side (animated .gif)")
-    known.add_argument("--views", type=bounded(int, 1, 10000), default=120)
-    known.add_argument("--resolution", type=bounded(int, 8, 4096), default=64)
+    known.add_argument("--views", type=bounded(int, 1, 10000), default=RING.views)
+    known.add_argument("--resolution", type=bounded(int, 8, 4096), default=COMPARISON_RESOLUTION)
     known.set_defaults(run=_known_answer)
     known_table = verbs.add_parser("known-answer-table", help="the known-answer table (CSV, Markdown), learning curves and overview page")
     known_table.add_argument("--manifest", required=True)
@@ -461,34 +462,28 @@ def build_parser() -> argparse.ArgumentParser:
     losses.add_argument("--iterations", type=bounded(int, 1, None), default=1000)
     losses.add_argument("--scene-iterations", type=bounded(int, 0, None), default=200, help="iterations of the 3DGS setting (0: leave it out)")
     losses.set_defaults(run=_analytic_losses)
-    clip = verbs.add_parser("eval-clip", help="CLIP-L score (100 x cosine) of every rendered view against its prompt")
-    clip.add_argument("--views", required=True, help="folder of view_*.png from `segmentdreamer render`")
-    clip.add_argument("--prompts", required=True)
-    clip.add_argument("--prompt-id", required=True)
-    clip.add_argument("--clip", default="openai/clip-vit-large-patch14", help="models.clip: transformers CLIP folder or cached hub id")
-    clip.add_argument("--out", required=True, help="JSON with per-view scores and their mean")
-    clip.add_argument("--device", default="auto")
-    clip.set_defaults(run=_eval_clip)
-    reward = verbs.add_parser("eval-ir", help="ImageReward v1.0 of every rendered view against its prompt")
-    reward.add_argument("--views", required=True, help="folder of view_*.png from `segmentdreamer render`")
-    reward.add_argument("--prompts", required=True)
-    reward.add_argument("--prompt-id", required=True)
-    reward.add_argument("--image-reward", default="THUDM/ImageReward",
-                        help="models.image_reward: folder with ImageReward.pt and med_config.json, or cached hub id")
-    reward.add_argument("--tokenizer", default=None,
-                        help="models.image_reward_tokenizer: bert-base-uncased folder or hub id, if not in --image-reward")
-    reward.add_argument("--out", required=True, help="JSON with per-view rewards and their mean")
-    reward.add_argument("--device", default="auto")
-    reward.set_defaults(run=_eval_image_reward)
+    score = verbs.add_parser("evaluate", help="score one run with a registered metric (clip, ir, or a plugin's): one JSON "
+                                               "record, its mean is the run's Table 1 value")
+    score.add_argument("--metric", required=True, help="a registered metric's name (segmentdreamer/evaluate/metric.py)")
+    score.add_argument("--views", required=True, help="folder of view_*.png from `segmentdreamer render`")
+    score.add_argument("--ply", default=None, help="the run's gaussians.ply (metrics of the 3D scene)")
+    score.add_argument("--prompts", required=True)
+    score.add_argument("--prompt-id", required=True)
+    score.add_argument("--model", type=key_value, action="append", default=[], metavar="KEY=PATH",
+                       help="a models.* key the metric loads, e.g. clip=models/clip-vit-large-patch14 (repeat per key)")
+    score.add_argument("--plugin", action="append", default=[], help="a module or .py file registering metrics (repeatable)")
+    score.add_argument("--out", required=True, help="the run's JSON record")
+    score.add_argument("--device", default="auto")
+    score.set_defaults(run=_evaluate)
     ref = verbs.add_parser("ref-images", help="Stable Diffusion images of a prompt list (FID reference set); skips existing files")
     ref.add_argument("--prompts", required=True)
     ref.add_argument("--count", type=bounded(int, 1, None), required=True, help="total images (paper: 50000), prompts used round-robin")
     ref.add_argument("--out", required=True)
     ref.add_argument("--sd", default="stabilityai/stable-diffusion-2-1-base", help="models.sd")
-    ref.add_argument("--batch", type=bounded(int, 1, None), default=8)
-    ref.add_argument("--seed", type=bounded(int, 0, None), default=0, help="image k uses seed + k")
-    ref.add_argument("--steps", type=bounded(int, 1, 1000), default=50)
-    ref.add_argument("--resolution", type=bounded(int, 64, 2048), default=512)
+    ref.add_argument("--batch", type=bounded(int, 1, None), default=FidSettings.batch)
+    ref.add_argument("--seed", type=bounded(int, 0, None), default=FidSettings.seed, help="image k uses seed + k")
+    ref.add_argument("--steps", type=bounded(int, 1, 1000), default=FidSettings.steps)
+    ref.add_argument("--resolution", type=bounded(int, 64, 2048), default=FidSettings.resolution)
     ref.add_argument("--device", default="auto")
     ref.add_argument("--compile", action="store_true", help="torch.compile the UNet (CUDA; ~1.5x after a minute of compiling)")
     ref.add_argument("--summary", default=None, help="JSON written once the set is complete (the workflow's output)")
@@ -503,7 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     fid.add_argument("--features", choices=("inception", "tiny"), default="inception")
     fid.add_argument("--inception", default=None, help="models.inception: torch-fidelity Inception weights file")
     fid.add_argument("--cache", default=None, help="folder for cached reference statistics")
-    fid.add_argument("--batch", type=bounded(int, 1, None), default=50)
+    fid.add_argument("--batch", type=bounded(int, 1, None), default=50, help="renders per feature-network call (not the reference set's batch)")
     fid.add_argument("--device", default="auto")
     fid.add_argument("--out", required=True)
     fid.set_defaults(run=_fid)

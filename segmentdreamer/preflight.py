@@ -19,6 +19,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .evaluate.metric import enabled_metrics, metric
+from .evaluate.settings import EvaluationSettings
+from .init.settings import InitSettings
 from .miniworld.world import MODEL_MARKER
 from .models import (
     CorruptWeightsError,
@@ -29,6 +32,8 @@ from .models import (
     parse_target_scene,
     resolve_model,
 )
+from .prior.base import prior_kind
+from .typed import from_dict
 
 
 @dataclass(frozen=True)
@@ -91,9 +96,9 @@ SD21_BASE = {"unet/config.json": {"cross_attention_dim": 1024, "sample_size": 64
 """What tells SD 2.1-base apart: 1.x has cross_attention_dim 768; 2.x-v predicts v at sample_size 96."""
 
 TARGETS_NEEDING = {
-    "table1": ("train", "clip", "image_reward", "fid"),
-    "ablations": ("train", "clip"),
-    "gallery": ("train", "clip"),
+    "table1": ("train", "metrics", "fid"),
+    "ablations": ("train", "metric:clip"),
+    "gallery": ("train", "metric:clip"),
     "demo": ("train",),
     "meshes": ("train",),
     "gpteval3d": ("train",),
@@ -101,8 +106,10 @@ TARGETS_NEEDING = {
     "analytic_losses": (),
     "miniworld_models": (),
 }
-"""What each target rule's jobs need; ``all`` and unknown targets (files, other rules) need everything (with the
-known-answer prior: what the demo needs)."""
+"""What each target rule's jobs need (``metrics``: every metric the config enables, segmentdreamer/evaluate/metric.py;
+``metric:NAME``: that one); ``all`` and unknown targets (files, other rules) need everything (with the known-answer
+prior: what the demo needs)."""
+EVERYTHING = ("train", "metrics", "fid")
 
 
 def needed_keys(config: dict, targets: list[str] | tuple[str, ...] = ()) -> list[str]:
@@ -112,7 +119,7 @@ def needed_keys(config: dict, targets: list[str] | tuple[str, ...] = ()) -> list
     known_answer = is_target_scene((config.get("models") or {}).get("sd", ""))
     # A file target or an unknown rule may need anything; with the known-answer prior, what its demo needs (it has no
     # text to score, so a run's files need no CLIP, ImageReward or Inception).
-    anything = TARGETS_NEEDING["demo"] if known_answer else ("train", "clip", "image_reward", "fid")
+    anything = TARGETS_NEEDING["demo"] if known_answer else EVERYTHING
     needs: set[str] = set()
     for target in targets or ("all",):
         name = "ablations" if target.startswith("ablation_") else target
@@ -122,16 +129,16 @@ def needed_keys(config: dict, targets: list[str] | tuple[str, ...] = ()) -> list
     keys = []
     if "train" in needs or "fid" in needs:
         keys.append("sd")
-    if "train" in needs and (config.get("init") or {}).get("method", "pointe") == "pointe":
+    init = from_dict(InitSettings, config.get("init") or {}, "init.")
+    evaluation = from_dict(EvaluationSettings, config.get("eval") or {}, "eval.")
+    if "train" in needs and init.method == "pointe":
         keys += ["pointe", "pointe_clip"]
-    if "clip" in needs:
-        keys.append("clip")
-    evaluation = config.get("eval") or {}
-    if "image_reward" in needs and evaluation.get("image_reward", True):
-        keys += ["image_reward", "image_reward_tokenizer"]
-    if "fid" in needs and (evaluation.get("fid") or {}).get("features", "inception") == "inception":
+    metrics = enabled_metrics(evaluation) if "metrics" in needs else \
+        [metric(need.partition(":")[2]) for need in sorted(needs) if need.startswith("metric:")]
+    keys += [key for m in metrics for key in (*m.models, *m.optional_models)]
+    if "fid" in needs and evaluation.fid.features == "inception":
         keys.append("inception")
-    return keys
+    return list(dict.fromkeys(keys))
 
 
 def key_problems(config: dict, targets: list[str] | tuple[str, ...] = ()) -> dict[str, list[str]]:
@@ -149,12 +156,17 @@ def problems(config: dict, targets: list[str] | tuple[str, ...] = ()) -> list[st
 
 def check_key(key: str, value: str | None) -> list[str]:
     """What is wrong with ``models.<key> = value`` (empty list: fine)."""
+    if key not in MODELS:  # a plugin's key: set, and a local file or folder
+        return [] if value and Path(value).exists() else [f"{'not set' if not value else f'{value} does not exist'}: "
+                                                          "the plugin that declares it says what goes there"]
     spec = MODELS[key]
     hint = f"put {spec.layout} there ({spec.what}); `segmentdreamer models` prints the download command"
     if not value:
         return [f"not set: {hint}"]
     if key == "sd" and is_target_scene(value):
         return _target_scene_problems(value)  # the known-answer prior needs no weights, only a valid spec
+    if key == "sd" and prior_kind(value).prefix:
+        return []  # a plugin's kind of prior (register_prior): its loader checks what it needs
     try:
         path = _local(value, key, spec)
     except MissingWeightsError:

@@ -20,14 +20,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .plan.layout import RUN_FILES
+from .evaluate.metric import METRICS
+from .plan.layout import METRIC_FILE, RUN_FILES
 from .scene.gaussians import activate, load_ply
 from .scene.render import quaternion_to_matrix, to_uint8
+from .scene.ring import RING
 
 log = logging.getLogger(__name__)
 
-CAMERA_DISTANCE = 3.5
-"""The evaluation ring's radius (scene/turntable.py): the viewer opens on the front view at that distance."""
+CAMERA_DISTANCE = RING.radius
+"""The viewer opens on the front view at the evaluation ring's distance."""
 
 
 @dataclass
@@ -51,10 +53,10 @@ class ViewedRun:
         for key in ("method", "iterations", "seed"):
             if key in config:
                 details[key] = str(config[key])
-        for role, label in (("clip", "CLIP-L score"), ("ir", "ImageReward")):
-            score = read_json(run / RUN_FILES[role]).get("mean")
+        for metric in METRICS.values():  # every registered metric's record the run has
+            score = read_json(run / METRIC_FILE.format(metric=metric.name)).get("mean")
             if score is not None:
-                details[label] = f"{float(score):.3f}"
+                details[metric.title] = f"{float(score):.{metric.digits}f}"
         return cls(ply=ply, prompt=str(config.get("prompt", "")), details=details)
 
 

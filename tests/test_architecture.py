@@ -19,6 +19,8 @@ from tests import processes
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = "tests/plugins/scaled_sds.py"
+PRIOR_PLUGIN = "tests/plugins/mirrored_scene.py"
+METRIC_PLUGIN = "tests/plugins/brightness.py"
 
 
 # -- acceptance 1: a loss from outside the package ---------------------------------------------------------
@@ -47,9 +49,6 @@ def test_a_loss_from_outside_trains_and_matches_its_definition(tiny_models, tiny
         TrainConfig(prompt="a corgi", method="scaled_sds", plugins=(PLUGIN,), loss={"scale": -1})
 
 
-PRIOR_PLUGIN = "tests/plugins/mirrored_scene.py"
-
-
 def test_a_prior_kind_from_outside_trains_through_the_contract(tmp_path, monkeypatch):
     """One file, one registration line (tests/plugins/mirrored_scene.py): `models.sd: mirrored-scene:totem` trains
     on that prior, which reports its learning curve through the contract's progress hook."""
@@ -73,6 +72,26 @@ def test_a_prior_kind_from_outside_trains_through_the_contract(tmp_path, monkeyp
         from segmentdreamer.prior import register_prior
 
         register_prior("mirrored-scene:", print)
+
+
+@pytest.mark.slow
+def test_a_prior_kind_and_a_metric_from_outside_run_through_the_smoke_workflow(tmp_path):
+    """The smoke config with both plugins (one file, one registration line each): the workflow trains a run with
+    the mirrored-scene prior (no weights, none checked) and scores it with the brightness metric."""
+    from tests.test_workflow import snakemake
+
+    results = tmp_path / "results"
+    run = results / "runs" / "smoke" / "sds" / "corgi_quotes" / "seed0"
+    made = snakemake(str(run / "brightness.json"), "--configfile", "workflow/smoke.yaml", "--cores", "2", "--config",
+                     f'plugins=["{PRIOR_PLUGIN}", "{METRIC_PLUGIN}"]', 'models={"sd": "mirrored-scene:totem"}',
+                     'init={"method": "sphere"}', 'train={"iterations": 4, "views": 1, "resolution": 32}',
+                     f'pathvars={{"results": "{results}"}}', timeout=900)
+    assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
+    resolved = yaml.safe_load((run / "resolved_config.yaml").read_text(encoding="utf-8"))
+    assert resolved["models"]["sd"] == "mirrored-scene:totem"
+    assert (run / "progress.jsonl").read_text(encoding="utf-8").count("psnr") >= 1  # the prior's own hook ran
+    record = yaml.safe_load((run / "brightness.json").read_text(encoding="utf-8"))
+    assert record["metric"] == "brightness" and 0.0 < record["mean"] < 1.0 and len(record["scores"]) == 6
 
 
 def test_the_trainer_calls_the_prior_contract_only():

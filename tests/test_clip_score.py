@@ -50,7 +50,7 @@ def test_score_views_reads_a_render_folder(scorer, tmp_path):
         score_views(scorer, tmp_path / "empty", "a corgi")
 
 
-def test_cli_eval_clip(tiny_models, tmp_path):
+def test_cli_evaluate_with_the_clip_metric(tiny_models, tmp_path):
     import json
 
     import imageio.v3 as iio
@@ -64,12 +64,15 @@ def test_cli_eval_clip(tiny_models, tmp_path):
     mark_views_complete(views, 2)
     prompts = tmp_path / "p.tsv"
     prompts.write_text("prompt_id\tprompt\tinit_prompt\ncrown\tA DSLR photo of the Imperial State Crown of England\ta crown.\n")
-    args = ["eval-clip", "--views", str(views), "--prompts", str(prompts), "--prompt-id", "crown", "--clip", str(tiny_models / "clip"),
-            "--out", str(tmp_path / "clip.json"), "--device", "cpu"]
+    args = ["evaluate", "--metric", "clip", "--views", str(views), "--prompts", str(prompts), "--prompt-id", "crown",
+            "--device", "cpu", "--model", f"clip={tiny_models / 'clip'}", "--out", str(tmp_path / "clip.json")]
     assert main(args) == 0
     record = json.loads((tmp_path / "clip.json").read_text())
-    assert record["prompt_id"] == "crown" and len(record["scores"]) == 2
-    assert main(args[:-4] + ["--clip", str(tmp_path / "no-model"), "--out", str(tmp_path / "x.json")]) == 2
+    assert record["prompt_id"] == "crown" and record["metric"] == "clip" and len(record["scores"]) == 2
+    assert record["mean"] == pytest.approx(float(np.mean(record["scores"])))
+    assert main(args[:-4] + ["--model", f"clip={tmp_path / 'no-model'}", "--out", str(tmp_path / "x.json")]) == 2
+    assert main(args[:-4] + ["--out", str(tmp_path / "x.json")]) == 2  # models.clip not given: named, exit 2
+    assert not (tmp_path / "x.json").exists()
 
 
 class KnownFeatures(ClipScorer):

@@ -128,8 +128,7 @@ def test_every_gpu_job_gets_jobs_per_gpu_and_cpu_runs_claim_nothing(tmp_path, de
         cwd=root, capture_output=True, text=True, check=True)
     rules = re.findall(r"^rule (\w+):", result.stdout, flags=re.M)
     with_env = re.findall(r"SEGMENTDREAMER_JOBS_PER_GPU=(\d+) segmentdreamer ([a-z-]+)", result.stdout)
-    gpu_rules = {"init_pointe": "init", "train": "train", "render": "render", "eval_clip": "eval-clip",
-                 "eval_image_reward": "eval-ir", "reference_images": "ref-images", "fid": "fid"}
+    gpu_rules = {"init_pointe": "init", "train": "train", "render": "render", "evaluate_run": "evaluate", "reference_images": "ref-images", "fid": "fid"}
     if expected is None:
         assert with_env == [] and "SEGMENTDREAMER_JOBS_PER_GPU" not in result.stdout
         return

@@ -110,7 +110,7 @@ def test_heun_with_an_exact_denoiser_reproduces_gaussian_data(churn):
         s2 = sigma[:, None, None] ** 2
         return mean + std**2 / (std**2 + s2) * (x - mean)
 
-    out = heun_sample(exact_x0, (8, 3, 4000), steps=64, sigma_max=120.0, s_churn=churn, generator=torch.Generator().manual_seed(0), progress=False)
+    out = heun_sample(exact_x0, (8, 3, 4000), steps=64, sigma_min=1e-3, sigma_max=120.0, rho=7.0, s_churn=churn, generator=torch.Generator().manual_seed(0), progress=False)
     assert out.mean().item() == pytest.approx(mean, abs=0.01)
     assert out.std().item() == pytest.approx(std, rel=0.02)
 

@@ -28,7 +28,7 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="starting munged and slurmd needs root"),
     pytest.mark.skipif(not (BIN / "snakemake").exists(), reason="snakemake is not installed beside this Python"),
 ]
-GPU_RULES = ("build_extensions", "init_pointe", "train", "render", "eval_clip", "eval_image_reward", "reference_images", "fid")
+GPU_RULES = ("build_extensions", "init_pointe", "train", "render", "evaluate_run", "reference_images", "fid")
 
 
 def executable(name: str) -> str:

@@ -40,7 +40,7 @@ def free_port() -> int:
 def test_the_panel_names_the_prompt_and_scores_and_covariances_are_the_gaussians(run_folder):
     run = ViewedRun.find(run_folder)
     text = panel_markdown(run)
-    assert PROMPT in text and "CLIP-L score: 27.250" in text and "Gaussians: 1,200" in text and "method: sds" in text
+    assert PROMPT in text and "CLIP-L: 27.25" in text and "Gaussians: 1,200" in text and "method: sds" in text
     arrays = splat_arrays(build_scene("totem", points_per_part=200))
     np.testing.assert_allclose(arrays["covariances"][0], np.eye(3) * 0.04**2, rtol=1e-5)  # isotropic 0.04, identity rotation
     assert arrays["opacities"].shape == (1200, 1) and np.allclose(arrays["opacities"], 0.95)

@@ -47,8 +47,8 @@ def test_paper_dag_plans_every_job_without_weights():
     counts = job_counts(result.stdout)
     # Table 1, segments, threshold, approx, cfg, gallery; the ablation prompt's sctd run is shared by four figures
     assert counts["train"] == 200 + 12 + 4 + 2 + 3 + 14 - 2
-    assert counts["render"] == counts["eval_clip"] == counts["train"]
-    assert counts["eval_image_reward"] == 200  # a Table 1 column; figures show CLIP-L
+    assert counts["render"] == counts["train"]
+    assert counts["evaluate_run"] == counts["train"] + 200  # CLIP-L of every run, ImageReward of Table 1's (figures show CLIP-L)
     assert counts["init_pointe"] == 40 + 1 + 14 and counts["fid"] == 5 and counts["reference_images"] == 1
     assert counts["table1_files"] == 1 and counts["figure"] == 5 and counts["build_extensions"] == 1
     table1 = job_counts(snakemake("-n", "table1", "--cores", "1", "--resources", "gpu=1", "--config",
@@ -136,6 +136,24 @@ def test_smoke_dag_writes_table1_with_five_finite_rows(smoke_run):
 
 
 @pytest.mark.slow
+def test_a_metric_from_outside_gets_its_table1_column(smoke_run, tmp_path):
+    """tests/plugins/brightness.py (one file, one registration line) under plugins: on a copy of the smoke results,
+    only its per-run jobs and the table run, and Table 1 gains its column (views are ~white: brightness near 1)."""
+    results = tmp_path / "results"
+    shutil.copytree(smoke_run, results)
+    plugin = ["--config", 'plugins=["tests/plugins/brightness.py"]', f'pathvars={{"results": "{results}"}}']
+    plan = snakemake("-n", *SMOKE, "table1", *plugin)
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    assert set(job_counts(plan.stdout)) == {"evaluate_run", "table1_manifest", "table1_files", "table1"}
+    assert job_counts(plan.stdout)["evaluate_run"] == 15 and "--metric brightness" in plan.stdout
+    made = snakemake(*SMOKE, "--cores", "2", "table1", *plugin)
+    assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
+    rows = list(csv.DictReader((results / "table1" / "smoke.csv").open(encoding="utf-8")))
+    assert len(rows) == 5 and all(0.5 < float(row["brightness"]) <= 1.0 for row in rows)
+    assert "| Brightness |" in (results / "table1" / "smoke.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
 def test_smoke_dag_writes_labelled_figures_at_configured_sizes(smoke_run):
     import imageio.v3 as iio
 
@@ -189,7 +207,7 @@ def test_smoke_report_and_incremental_prompt_list(smoke_run, tmp_path):
                      f'prompt_sets={{"smoke": "workflow/smoke/prompts.tsv", "extra": "{extra}"}}')
     assert plan.returncode == 0, plan.stderr[-3000:]
     counts = job_counts(plan.stdout)
-    assert counts["train"] == counts["render"] == counts["eval_clip"] == 2 * 5  # only the new prompts' runs
+    assert counts["train"] == counts["render"] == 2 * 5 and counts["evaluate_run"] == 2 * 2 * 5  # only the new prompts' runs
     assert counts["init_pointe"] == 2 and counts["fid"] == 5 and counts["reference_images"] == 1
     assert counts["table1_files"] == 1 and "figure" not in counts and "tiny_models" not in counts
     assert "prompt_set=smoke," not in plan.stdout  # nothing of the finished prompt set reruns

@@ -15,7 +15,8 @@ import torch
 from torch import Tensor
 
 from ..models import resolve_model
-from .views import check_image_range
+from .metric import RunScorer, RunToScore
+from .views import check_image_range, score_views
 
 
 class ClipScorer:
@@ -65,3 +66,14 @@ class ClipScorer:
 def _features(output) -> Tensor:
     """transformers 5 may wrap projected features in an output object."""
     return output if isinstance(output, Tensor) else output.pooler_output
+
+
+def clip_run_scorer(models: dict[str, str], device) -> RunScorer:
+    """The ``clip`` metric (:mod:`.metric`): CLIP-L per view, their mean, and R-precision among the other prompts."""
+    scorer = ClipScorer.from_pretrained(models["clip"], device)
+
+    def score(run: RunToScore) -> dict:
+        distractors = list(dict.fromkeys(p for p in run.other_prompts if p != run.prompt))
+        return score_views(scorer, run.views, run.prompt, distractors=distractors)
+
+    return score

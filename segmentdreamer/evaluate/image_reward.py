@@ -28,7 +28,8 @@ import torch
 from torch import Tensor, nn
 
 from ..models import MissingWeightsError, resolve_model
-from .views import check_image_range
+from .metric import RunScorer
+from .views import check_image_range, score_views
 
 PUBLISHED_MEAN = 0.16717362830052426
 PUBLISHED_STD = 1.0333394966054072
@@ -214,3 +215,9 @@ class ImageRewardScorer:
         tokens = self.tokenizer([prompt] * len(pixels), padding="max_length", truncation=True,
                                 max_length=MAX_PROMPT_TOKENS, return_tensors="pt").to(self.device)
         return self.model(pixels, tokens["input_ids"], tokens["attention_mask"]).cpu()
+
+
+def image_reward_run_scorer(models: dict[str, str], device) -> RunScorer:
+    """The ``ir`` metric (:mod:`.metric`): ImageReward per view and their mean."""
+    scorer = ImageRewardScorer.from_pretrained(models["image_reward"], models.get("image_reward_tokenizer"), device)
+    return lambda run: score_views(scorer, run.views, run.prompt)

@@ -10,10 +10,11 @@ from pathlib import Path
 import torch
 
 from ..scene.compare import compare_renders, ring_renders
+from ..scene.ring import COMPARISON_RESOLUTION, RING
 
 
 def evaluate_run(run_config: str | Path, ply: str | Path, out_json: str | Path, video: str | Path | None = None,
-                 views: int = 120, resolution: int = 64, video_frames: int = 40, fps: int = 10) -> dict:
+                 views: int = RING.views, resolution: int = COMPARISON_RESOLUTION, video_frames: int = 40, fps: int = 10) -> dict:
     """Score a finished known-answer run: the learned .ply and its starting scene against the ground truth.
 
     The ground truth is the first scene of the run's ``models.sd`` (``target-scene:<scene>...``); the start is

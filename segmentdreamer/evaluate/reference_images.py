@@ -15,6 +15,7 @@ from tqdm import tqdm
 from ..atomic import atomic_target
 from ..models import resolve_model
 from ..prior.diffusion_prior import compile_unet_forward
+from .settings import FidSettings
 
 
 def reference_name(index: int) -> str:
@@ -31,11 +32,11 @@ def generate_reference_images(
     prompts: list[str],
     count: int,
     out_dir: str | Path,
-    batch: int = 8,
-    seed: int = 0,
-    steps: int = 50,
+    batch: int = FidSettings.batch,
+    seed: int = FidSettings.seed,
+    steps: int = FidSettings.steps,
     guidance_scale: float = 7.5,
-    resolution: int = 512,
+    resolution: int = FidSettings.resolution,
     device: str | torch.device = "cpu",
     compile_unet: bool = False,
 ) -> int:

@@ -14,6 +14,7 @@ of the unprojected depth map, facing the camera), encoded as (n + 1) / 2, black 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -22,9 +23,11 @@ from torch import Tensor
 from ..scene.cameras import evaluation_ring
 from ..scene.gaussians import activate, load_ply
 from ..scene.render import render, to_uint8
+from ..scene.ring import RING
 
-GPTEVAL3D_VIEWS, GPTEVAL3D_ELEVATION, GPTEVAL3D_RESOLUTION = 120, 15.0, 512
-"""GPTEval3D's protocol: views per asset, elevation in degrees (threestudio's eval camera), image size."""
+GPTEVAL3D_RING = replace(RING, elevation=15.0)
+"""GPTEval3D's protocol: threestudio's eval cameras, whose view count and image size are our ring's, 15 degrees up."""
+GPTEVAL3D_VIEWS, GPTEVAL3D_ELEVATION, GPTEVAL3D_RESOLUTION = GPTEVAL3D_RING.views, GPTEVAL3D_RING.elevation, GPTEVAL3D_RING.resolution
 MIN_NORMAL_ALPHA = 0.5
 """Pixels less opaque than this have no normal (black)."""
 

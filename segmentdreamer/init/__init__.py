@@ -1,6 +1,21 @@
-"""Initial Gaussians: Point-E (our implementation, official checkpoints) or a sphere (no weights)."""
+"""Initial Gaussians: Point-E (our implementation, official checkpoints) or a sphere (no weights).
 
-from .pointe import PointE, PointESampling
-from .to_gaussians import pointe_frame, points_to_gaussians
+The settings (``settings.py``) import no torch; the models load on first access (``from segmentdreamer.init import PointE``).
+"""
 
-__all__ = ["PointE", "PointESampling", "points_to_gaussians", "pointe_frame"]
+from __future__ import annotations
+
+import importlib
+
+from .settings import InitSettings, PointESampling
+
+_LAZY = {"PointE": ".pointe", "pointe_frame": ".to_gaussians", "points_to_gaussians": ".to_gaussians"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["InitSettings", "PointESampling", *_LAZY]

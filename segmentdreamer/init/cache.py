@@ -10,15 +10,16 @@ import torch
 from torch import Tensor
 
 from ..atomic import atomic_target
+from .settings import PointESampling
 
 
 def cached_cloud(cache_dir: str | Path, init_prompt: str, seed: int, sample: Callable[[], tuple[Tensor, Tensor]],
-                 steps: int = 64) -> tuple[Tensor, Tensor]:
+                 steps: int = PointESampling.steps) -> tuple[Tensor, Tensor]:
     """(xyz, rgb) from ``cache_dir/<hash>.pt`` or from ``sample()`` (then stored, atomically).
 
-    ``steps`` (Heun steps per stage) is part of the key; the official 64 keeps the key of earlier caches.
+    ``steps`` (Heun steps per stage) is part of the key; the official count keeps the key of earlier caches.
     """
-    extra = "" if steps == 64 else f"\0steps={steps}"
+    extra = "" if steps == PointESampling.steps else f"\0steps={steps}"
     key = hashlib.sha256(f"pointe\0{init_prompt}\0{seed}{extra}".encode("utf-8")).hexdigest()[:24]
     path = Path(cache_dir) / f"{key}.pt"
     if path.is_file():

@@ -7,14 +7,13 @@ Users put the official checkpoints in one folder (config key ``models.pointe``):
 
 and CLIP ViT-L/14 for the text (``models.pointe_clip``): an open_clip ``ViT-L-14`` state dict such as
 ``open_clip_pytorch_model.bin`` of ``timm/vit_large_patch14_clip_224.openai`` (the same network Point-E
-loads from OpenAI). Sampling follows docs/method.md, "Cameras, init and renders": Karras Heun, 64 steps each stage, sigma_min 1e-3,
-sigma_max 120 / 160, s_churn 3 / 0, CFG 3.0 on the base's x0, the upsampler unguided.
+loads from OpenAI). Sampling follows docs/method.md, "Cameras, init and renders" (:class:`~.settings.PointESampling`: Karras Heun steps
+per stage, CFG on the base's x0, the upsampler unguided).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,24 +22,13 @@ from torch import Tensor
 from ..models import CorruptWeightsError, MissingWeightsError
 from .diffusion import PointDiffusion, unscale_points
 from .karras import guided, heun_sample
+from .settings import PointESampling
 from .transformer import TextPointTransformer, UpsamplePointTransformer, config_from_state_dict
 
 CHECKPOINTS = {
     "base": ("base_40m_textvec.pt", "https://openaipublic.azureedge.net/main/point-e/base_40m_textvec.pt"),
     "upsample": ("upsample_40m.pt", "https://openaipublic.azureedge.net/main/point-e/upsample_40m.pt"),
 }
-
-
-@dataclass(frozen=True)
-class PointESampling:
-    steps: int = 64
-    sigma_min: float = 1e-3
-    base_sigma_max: float = 120.0
-    upsample_sigma_max: float = 160.0
-    base_churn: float = 3.0
-    upsample_churn: float = 0.0
-    guidance_scale: float = 3.0
-    rho: float = 7.0
 
 
 def load_checkpoint(path: Path) -> dict:

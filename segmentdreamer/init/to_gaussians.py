@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from ..scene.gaussians import from_points
+from .settings import InitSettings
 
 
 def ball_offsets(count: int, radius: float, generator: torch.Generator) -> Tensor:
@@ -31,7 +32,7 @@ def pointe_frame(xyz: Tensor, z_offset: float = 0.15) -> Tensor:
     return moved
 
 
-def points_to_gaussians(xyz: Tensor, seed: int = 0, copies: int = 20, radius: float = 0.05) -> torch.nn.ParameterDict:
+def points_to_gaussians(xyz: Tensor, seed: int = 0, copies: int = InitSettings.copies, radius: float = 0.05) -> torch.nn.ParameterDict:
     """Gaussians [N * copies] around the (already moved) points [N, 3]."""
     offsets = ball_offsets(copies, radius, torch.Generator().manual_seed(seed))
     return from_points((xyz[None] + offsets[:, None]).reshape(-1, 3), opacity=0.1)

@@ -9,10 +9,8 @@ module (README "Adding a loss"), and configs name that module under ``plugins:``
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import sys
-from pathlib import Path
 
+from ..plugins import load_plugins  # noqa: F401 - re-exported: the loss API's one place to load plugins
 from ..typed import ConfigError
 from .base import LossSettings
 from .settings import BUILTIN_SETTINGS
@@ -67,35 +65,3 @@ def loss_class(method: str) -> type:
         module, _, name = target.partition(":")
         target = getattr(importlib.import_module(module), name)
     return target
-
-
-def load_plugins(plugins: tuple[str, ...] | list[str], key: str = "plugins") -> None:
-    """Import each plugin (a module name such as ``mylab.losses``, or a ``.py`` file path) once.
-
-    A plugin registers its losses when imported; a plugin that cannot be imported fails naming its key.
-    """
-    for index, plugin in enumerate(plugins):
-        try:
-            _import_plugin(plugin)
-        except Exception as error:  # noqa: BLE001 - any import failure is a config error naming the entry
-            raise ConfigError(f"{key}[{index}]: cannot import {plugin!r}: {type(error).__name__}: {error}") from error
-
-
-def _import_plugin(plugin: str) -> None:
-    if not plugin.endswith(".py"):
-        importlib.import_module(plugin)
-        return
-    path = Path(plugin).resolve()
-    name = f"segmentdreamer_plugin_{path.stem}_{abs(hash(str(path))):x}"
-    if name in sys.modules:
-        return
-    if not path.is_file():
-        raise FileNotFoundError(f"{plugin} does not exist")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import yaml
 
+from ..init.settings import PointESampling
 from ..typed import AtLeastOne, ConfigError, NonNegative, Positive, Probability, Range, SeedRange, from_dict
 from .world import held_out_captions, training_captions
 
@@ -115,7 +116,7 @@ class GateSettings:
     """Held-in captions sampled per gate (and every held-out caption)."""
     sd_steps: Count = 50
     guidance_scale: Rate = 7.5
-    pointe_steps: Count = 64
+    pointe_steps: Count = PointESampling.steps
 
 
 @dataclass

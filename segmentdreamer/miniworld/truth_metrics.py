@@ -19,8 +19,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..evaluate.metric import RunScorer, RunToScore
 from ..scene.compare import compare_renders, ring_renders
 from ..scene.gaussians import activate
+from ..scene.ring import COMPARISON_RESOLUTION
 from .gates import chamfer
 from .scenes import caption_scene, object_parts
 
@@ -61,7 +63,7 @@ def back_views(count: int) -> Tensor:
 
 
 def truth_metrics(learned: torch.nn.ParameterDict, caption: str, seed: int = 0, views: int = 24,
-                  resolution: int = 64) -> dict:
+                  resolution: int = COMPARISON_RESOLUTION) -> dict:
     """Every metric of the module docstring for ``learned`` against the draw ``(caption, seed)`` of its ground truth."""
     truth = caption_scene(caption, seed)
     rgb, alpha = ring_renders(learned, views, resolution)
@@ -80,3 +82,18 @@ def truth_metrics(learned: torch.nn.ParameterDict, caption: str, seed: int = 0, 
     else:
         metrics["multi_face"] = None
     return metrics
+
+
+def truth_scorer(models: dict[str, str], device) -> RunScorer:
+    """The ``truth_psnr`` metric (segmentdreamer/evaluate/metric.py): a run's Gaussians against its caption's ground
+    truth (draw 0), every value of :func:`truth_metrics`; the record's ``mean`` is the ring PSNR."""
+    from ..scene.gaussians import load_ply
+
+    def score(run: RunToScore) -> dict:
+        if run.ply is None:
+            raise ValueError("the truth metrics score the run's Gaussians: give --ply")
+        values = truth_metrics(load_ply(run.ply), run.prompt, seed=0)
+        return {"mean": values["psnr"], "truth_ssim": values["ssim"], "truth_iou": values["iou"],
+                **{key: values[key] for key in ("surface_distance", "saturation_ratio", "multi_face")}}
+
+    return score

@@ -13,7 +13,11 @@ import re
 from pathlib import Path
 
 from ..config import ConfigError, TrainConfig, from_dict, prior_settings
+from ..evaluate.metric import enabled_metrics, metric
+from ..evaluate.settings import EvaluationSettings
+from ..init.settings import InitSettings
 from ..losses.registry import load_plugins, settings_class
+from ..prior.base import prior_kind
 from ..prompts import ID_PATTERN, PromptEntry, read_prompt_list
 from .batches import TrainBatch, train_batches
 from .layout import TINY_MODEL_FILES, VARIANT_PATTERN, Layout
@@ -22,7 +26,6 @@ from .variants import Ablation, deep_merge, expand_grid
 
 SAFE_SET_NAME = re.compile(rf"^(?={ID_PATTERN}$).{{1,150}}$")
 SAFE_VARIANT_NAME = re.compile(rf"^(?={VARIANT_PATTERN}$).{{1,150}}$")
-MODEL_KEYS = ("sd", "clip", "image_reward", "image_reward_tokenizer", "pointe", "pointe_clip", "inception")
 
 
 class Experiment:
@@ -34,6 +37,10 @@ class Experiment:
         self.layout = Layout(str(self.results))
         self.plugins = list(config.get("plugins") or [])
         load_plugins(self.plugins)
+        self.evaluation = from_dict(EvaluationSettings, config.get("eval") or {}, "eval.")
+        """The ``eval`` block, typed (its defaults: segmentdreamer/evaluate/settings.py)."""
+        self.init = from_dict(InitSettings, config.get("init") or {}, "init.")
+        """The ``init`` block, typed (segmentdreamer/init/settings.py)."""
         self.shared = {**(config.get("train") or {}), **({"plugins": self.plugins} if self.plugins else {})}
         """The ``train`` block every run config starts from (with the workflow's plugins)."""
         self.prompt_files: dict[str, Path] = {}
@@ -46,6 +53,7 @@ class Experiment:
         self._read_variants()
         self._read_ablations()
         self._check_references()
+        self._check_scored_prompts()
 
     # -- reading -------------------------------------------------------------------------------
     def _check_seeds(self) -> None:
@@ -123,6 +131,18 @@ class Experiment:
                 if prompt_id not in self.prompts[prompt_set]:
                     raise ConfigError(f"prompt_overrides.{prompt_set}.{prompt_id}: no such prompt_id in {self.prompt_files[prompt_set]}")
 
+    def _check_scored_prompts(self) -> None:
+        """Every Table 1 prompt is one each enabled metric can score (a needs-truth metric: a caption of a world with
+        known truth), or the error names the prompt list's file and line."""
+        for chosen in enabled_metrics(self.evaluation):
+            for prompt_set in self.table1_sets:
+                for entry in self.prompts[prompt_set].values():
+                    problem = chosen.prompt_problem(entry.prompt)
+                    if problem:
+                        path = self.prompt_files[prompt_set]
+                        raise ConfigError(f"{path}:{_line_of(path, entry.prompt_id)}: prompt {entry.prompt_id!r} cannot be "
+                                          f"scored by the {chosen.name} metric (eval.truth: true): {problem}")
+
     # -- the plan ------------------------------------------------------------------------------
     @property
     def table1_sets(self) -> list[str]:
@@ -185,17 +205,27 @@ class Experiment:
 
     # -- per-run settings ----------------------------------------------------------------------
     def model(self, key: str) -> str:
-        """A model key's value; with ``tiny_models: true``, the folder the workflow's tiny-model rule writes."""
+        """A model key's value; with ``tiny_models: true``, the folder the workflow's tiny-model rule writes (except a
+        ``models.sd`` that names a plugin's kind of prior: that prior is what the config asks to train with)."""
+        configured = str(self.config.get("models", {}).get(key, ""))
+        if key == "sd" and prior_kind(configured).prefix:
+            return configured
         if self.config.get("tiny_models"):
             return self.layout.tiny_model(key) if key in TINY_MODEL_FILES else ""
-        return str(self.config.get("models", {}).get(key, ""))
+        return configured
+
+    def metric_arguments(self, name: str) -> list[str]:
+        """``segmentdreamer evaluate``'s model and plugin options for metric ``name`` (unquoted arguments)."""
+        chosen = metric(name)
+        keys = [*chosen.models, *(key for key in chosen.optional_models if self.model(key))]
+        return [f"--model={key}={self.model(key)}" for key in keys] + [f"--plugin={plugin}" for plugin in self.plugins]
 
     def run_config(self, run: Run) -> dict:
         """The run's TrainConfig as a plain dict: train <- variant <- prompt overrides <- run facts."""
         entry = self.prompts[run.prompt_set][run.prompt_id]
         data = deep_merge(self.shared, self.variants[run.variant])
         data = deep_merge(data, (self.config.get("prompt_overrides") or {}).get(run.prompt_set, {}).get(run.prompt_id, {}))
-        init = self.layout.init(run.prompt_set, run.prompt_id) if self.config.get("init", {}).get("method") == "pointe" else "sphere"
+        init = self.layout.init(run.prompt_set, run.prompt_id) if self.init.method == "pointe" else "sphere"
         return deep_merge(data, {"prompt": entry.prompt, "seed": run.seed, "init": init, "models": {"sd": self.model("sd")},
                                  "device": self.config.get("device", "auto"), "text_cache": self.layout.cache("text")})
 
@@ -220,6 +250,12 @@ class Experiment:
         if signature not in self._train_configs:
             self._train_configs[signature] = from_dict(TrainConfig, self.run_config(run))
         return self._train_configs[signature]
+
+
+def _line_of(path: Path, prompt_id: str) -> int:
+    """The 1-based line of ``prompt_id``'s entry in a prompt list."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return next((number for number, line in enumerate(lines, start=1) if line.split("\t", 1)[0] == prompt_id), 0)
 
 
 def load_experiment(config: dict, root: str | Path = ".", check_runs: bool = True) -> Experiment:

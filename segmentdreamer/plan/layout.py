@@ -40,14 +40,15 @@ RUN_FILES = {
     "finished": "finished.json",  # written last by a training run whose parameters passed the finite checks
     "views": "views",
     "turntable": "turntable.mp4",
-    "clip": "clip.json",
-    "ir": "ir.json",
     "known_answer": "known_answer.json",  # PSNR / SSIM / IoU vs the ground truth (known-answer prior only)
     "comparison": "ground_truth_vs_learned.gif",  # the two turntables side by side (known-answer prior only)
     "mesh": "mesh.glb",  # coloured triangle mesh (export_mesh rule, `snakemake meshes`)
     "splat": "gaussians.splat",  # the web splat viewers' format (same rule)
 }
 """Files inside a run folder, by role."""
+
+METRIC_FILE = "{metric}.json"
+"""A run's record of one registered metric (``clip.json``, ``ir.json``, a plugin's; segmentdreamer/evaluate/metric.py)."""
 
 VIEW_FILE = "view_{index:03d}.png"
 """One render of the evaluation ring inside ``views/``."""
@@ -151,6 +152,10 @@ class Layout:
     def run_file(self, role: str, run: Any = None) -> str:
         """A file of a run by its role in :data:`RUN_FILES` (``"ply"``, ``"clip"``, ...)."""
         return f"{self.run_dir(run)}/{RUN_FILES[role]}"
+
+    def metric_file(self, metric: str | None = None, run: Any = None) -> str:
+        """A run's record of a metric (:data:`METRIC_FILE`); without ``metric`` the ``{metric}`` wildcard stays."""
+        return f"{self.run_dir(run)}/{METRIC_FILE.format(metric=metric or '{metric}')}"
 
     def run_log(self, job: str, run: Any = None) -> str:
         return f"{self.run_dir(run)}/logs/{job}.log"

@@ -6,17 +6,33 @@ so they need no knowledge of the plan; the workflow writes one manifest per tabl
 
 from __future__ import annotations
 
+from ..evaluate.metric import enabled_metrics
 from ..losses.registry import settings_class
 from .experiment import Experiment
 from .runs import Run
 
 
 def metric_files(experiment: Experiment, runs: list[Run]) -> dict[str, list[str]]:
-    """Per-run result files: CLIP-L, ImageReward (if evaluated) and the trainer's timing."""
+    """Per-run result files: each enabled metric's records (by metric name) and the trainer's timing."""
     layout = experiment.layout
-    files = {"clip": [layout.run_file("clip", r) for r in runs], "timing": [layout.run_file("timing", r) for r in runs]}
-    if experiment.config.get("eval", {}).get("image_reward", True):
-        files["ir"] = [layout.run_file("ir", r) for r in runs]
+    files = {m.name: [layout.metric_file(m.name, r) for r in runs] for m in enabled_metrics(experiment.evaluation)}
+    return {**files, "timing": [layout.run_file("timing", r) for r in runs]}
+
+
+def metric_columns(experiment: Experiment) -> list[dict]:
+    """Table 1's per-run metric columns, in order: each enabled metric's (key, title, direction, digits, and which
+    record field of which metric's files they average; evaluate/metric.py ``Metric.columns``)."""
+    return [column for m in enabled_metrics(experiment.evaluation) for column in m.columns()]
+
+
+def table1_inputs(manifest: dict) -> list[str]:
+    """Every file a Table 1 manifest names (each method's and each seed's records, timings, FID, turntables)."""
+    keys = list(dict.fromkeys(column["metric"] for column in manifest["metric_columns"])) + ["timing"]
+    files = []
+    for entry in manifest["methods"].values():
+        for part in [entry, *entry.get("seeds", {}).values()]:
+            files += [f for key in keys for f in part.get(key, [])] + [part["fid"]]
+        files += [turntable["video"] for turntable in entry.get("turntables", [])]
     return files
 
 
@@ -29,7 +45,7 @@ def table1_manifest(experiment: Experiment, prompt_set: str) -> dict:
         runs = experiment.runs(prompt_set, variant)
         methods[variant] = {**metric_files(experiment, runs), "fid": experiment.layout.fid(prompt_set, variant),
                             "method": method, "display_name": settings_class(method).display_name or method,
-                            "r_precision": bool(experiment.config.get("eval", {}).get("r_precision", False)),
+                            "r_precision": experiment.evaluation.r_precision,
                             "turntables": [{"prompt_id": r.prompt_id, "seed": r.seed, "video": experiment.layout.run_file("turntable", r)}
                                            for r in runs]}
         if experiment.reports_seed_spread:
@@ -38,7 +54,7 @@ def table1_manifest(experiment: Experiment, prompt_set: str) -> dict:
                             "fid": experiment.layout.fid_seed(prompt_set, variant, seed)}
                 for seed in experiment.seed_list}
     clip = "tiny random-weight CLIP (tiny_models: true)" if experiment.config.get("tiny_models") else experiment.model("clip")
-    return {"prompt_set": prompt_set, "methods": methods, "clip_model": clip}
+    return {"prompt_set": prompt_set, "methods": methods, "clip_model": clip, "metric_columns": metric_columns(experiment)}
 
 
 def known_answer_manifest(experiment: Experiment, prompt_set: str) -> dict:
@@ -80,7 +96,7 @@ def panel_inputs(manifest: dict) -> list[str]:
 def _panel(experiment: Experiment, run: Run, label: str, params: dict) -> dict:
     """A figure panel: the run's renders and its CLIP-L (ImageReward stays a Table 1 column)."""
     layout = experiment.layout
-    return {"label": label, "views": layout.run_file("views", run), "clip": layout.run_file("clip", run), "params": params}
+    return {"label": label, "views": layout.run_file("views", run), "clip": layout.metric_file("clip", run), "params": params}
 
 
 def _figure_style(experiment: Experiment) -> dict:

@@ -47,6 +47,7 @@ from ..scene.compare import compare_renders, ring_renders
 from ..scene.gaussians import activate
 from ..scene.known_scenes import build_scene, scene_names
 from ..scene.render import render
+from ..scene.ring import COMPARISON_RESOLUTION
 from .base import Prior
 from .conditioning import PromptEmbeddings
 from .schedule import NoiseSchedule
@@ -128,7 +129,7 @@ class TargetScenePrior(Prior):
         batch = torch.cat(images)
         return batch.flip(-1) if views.flip else batch
 
-    def progress(self, params: torch.nn.ParameterDict, views: int = 12, resolution: int = 64) -> dict[str, float]:
+    def progress(self, params: torch.nn.ParameterDict, views: int = 12, resolution: int = COMPARISON_RESOLUTION) -> dict[str, float]:
         """PSNR / SSIM / IoU of ``params`` against the ground truth on a coarse ring (the learning curve); the
         ground truth's ring renders are made once."""
         if (views, resolution) not in self._truth_rings:

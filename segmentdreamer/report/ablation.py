@@ -20,10 +20,12 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from ..evaluate.metric import METRICS
 from ..plan.layout import FIGURE_FILES, VIEW_FILE
 from .figures import Panel, metric_plot, per_prompt_plot, render_grid
 
-METRICS = {"clip": "CLIP-L", "ir": "ImageReward"}
+CLIP = METRICS["clip"].title
+"""The metric the figures plot (their panels carry CLIP-L records; Table 1 has the rest)."""
 
 
 def _mean_score(path: str | None) -> float | None:
@@ -35,9 +37,9 @@ def metric_rows(panels: list[dict]) -> list[dict]:
     rows = []
     for panel in panels:
         row = {"label": panel["label"].replace("\n", ", "), **{k.split(".")[-1]: v for k, v in panel.get("params", {}).items()}}
-        for key, name in METRICS.items():
-            if panel.get(key):
-                row[name] = _mean_score(panel[key])
+        for name, metric in METRICS.items():  # any registered metric's record the panel names
+            if panel.get(name):
+                row[metric.title] = _mean_score(panel[name])
         rows.append(row)
     return rows
 
@@ -71,10 +73,10 @@ def _plot(panels: list[dict], plot: dict, rows: list[dict], out_prefix: Path) ->
     for panel, row in zip(panels, rows):
         params = panel["params"]
         name = ", ".join(f"{key.split('.')[-1]}={params[key]}" for key in series_keys) or "CLIP-L"  # one line per series
-        points[name][params[plot["x"]]] = row.get(METRICS["clip"], float("nan"))
+        points[name][params[plot["x"]]] = row.get(CLIP, float("nan"))
     xs = sorted({x for values in points.values() for x in values})
     series = {name: [values.get(x, float("nan")) for x in xs] for name, values in points.items()}
-    return metric_plot(xs, series, plot["x"].split(".")[-1], METRICS["clip"], _plot_stem(out_prefix))
+    return metric_plot(xs, series, plot["x"].split(".")[-1], CLIP, _plot_stem(out_prefix))
 
 
 def write_ablation_figure(manifest_path: str | Path, out_prefix: str | Path) -> list[Path]:
@@ -91,6 +93,6 @@ def write_ablation_figure(manifest_path: str | Path, out_prefix: str | Path) -> 
     if manifest.get("plot"):
         paths += _plot(panels, manifest["plot"], rows, out_prefix)
     else:
-        scores = {METRICS["clip"]: {row["label"]: row.get(METRICS["clip"], float("nan")) for row in rows}}
-        paths += per_prompt_plot(scores, METRICS["clip"], _plot_stem(out_prefix), manifest.get("title", ""))
+        scores = {CLIP: {row["label"]: row.get(CLIP, float("nan")) for row in rows}}
+        paths += per_prompt_plot(scores, CLIP, _plot_stem(out_prefix), manifest.get("title", ""))
     return paths

@@ -13,6 +13,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..evaluate.metric import METRICS, Metric
+
 
 @dataclass(frozen=True)
 class Column:
@@ -20,14 +22,21 @@ class Column:
     title: str
     higher_is_better: bool
     digits: int
+    best: float | None = None
+    """Rank by closeness to this value (e.g. a ratio whose ideal is 1) instead of by direction."""
+
+    @classmethod
+    def of_metric(cls, metric: Metric) -> Column:
+        """A registered metric's column (segmentdreamer/evaluate/metric.py)."""
+        return cls(metric.name, metric.title, metric.higher_is_better, metric.digits)
 
 
-COLUMNS = (
-    Column("clip", "CLIP-L", True, 2),
-    Column("ir", "IR", True, 3),
-    Column("time", "Time (min)", False, 1),
-    Column("fid", "FID", False, 2),
-)
+TIME = Column("time", "Time (min)", False, 1)
+"""Minutes per asset from the trainer's timer."""
+FID = Column("fid", "FID", False, 2)
+"""FID of a method's renders against the Stable Diffusion reference set."""
+COLUMNS = (Column.of_metric(METRICS["clip"]), Column.of_metric(METRICS["ir"]), TIME, FID)
+"""The paper's Table 1 columns (its numbers: PAPER)."""
 
 OPTIONAL_COLUMNS = (Column("r_precision", "CLIP R-precision", True, 3),)
 """Columns shown only when some row has them (Table 1's ``eval.r_precision`` option); the paper has no value."""
@@ -45,8 +54,10 @@ def _present(value) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
-def ranks(values: list, higher_is_better: bool) -> list[int | None]:
-    """Dense rank per value (1 = best; ties share a rank; missing values get None)."""
+def ranks(values: list, higher_is_better: bool, best: float | None = None) -> list[int | None]:
+    """Dense rank per value (1 = best; ties share a rank; missing values get None); with ``best``, by |value - best|."""
+    if best is not None:
+        return ranks([abs(v - best) if _present(v) else None for v in values], higher_is_better=False)
     distinct = sorted({v for v in values if _present(v)}, reverse=higher_is_better)
     return [distinct.index(v) + 1 if _present(v) else None for v in values]
 
@@ -61,19 +72,21 @@ class Table:
 
     rows: list[dict]
     caption: str = ""
+    base_columns: tuple[Column, ...] = COLUMNS
+    """The columns every table shows (Table 1: each enabled metric's, then Time and FID); the paper's stay COLUMNS."""
     with_paper: bool = True
     seeds: Sequence[str] = ()
     """With seeds, rows carry ``<key>_std`` and ``per_seed``: cells read "mean ± std", the CSV adds columns."""
 
     @property
     def columns(self) -> tuple[Column, ...]:
-        """The paper's columns, then each optional column some row has a value for."""
-        return COLUMNS + tuple(c for c in OPTIONAL_COLUMNS if any(_present(r.get(c.key)) for r in self.rows))
+        """The base columns, then each optional column some row has a value for."""
+        return self.base_columns + tuple(c for c in OPTIONAL_COLUMNS if any(_present(r.get(c.key)) for r in self.rows))
 
     def _cells(self, style: str) -> list[list[str]]:
         marks = {"md": ("**{}**", "<u>{}</u>"), "html": ("<b>{}</b>", "<u>{}</u>"),
                  "tex": ("\\textbf{{{}}}", "\\underline{{{}}}"), "csv": ("{}", "{}")}[style]
-        rank_by_column = {c.key: ranks([r.get(c.key) for r in self.rows], c.higher_is_better) for c in self.columns}
+        rank_by_column = {c.key: ranks([r.get(c.key) for r in self.rows], c.higher_is_better, c.best) for c in self.columns}
         body = []
         for i, row in enumerate(self.rows):
             cells = [row.get("name", row["method"]) if style != "csv" else row["method"]]

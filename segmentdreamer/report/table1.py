@@ -4,9 +4,11 @@ The input is a manifest (JSON) the workflow writes, one entry per method:
 
     {"prompt_set": "dreamfusion40",
      "methods": {"sctd": {"clip": ["<run>/clip.json", ...], "ir": [...], "timing": ["<run>/timing.json", ...],
-                          "fid": "<method>/fid.json"}, ...}}
+                          "fid": "<method>/fid.json"}, ...},
+     "metric_columns": [{"key": "clip", "title": "CLIP-L", "higher_is_better": true, "digits": 2}, ...]}
 
-CLIP-L and IR: the mean over runs of each run's mean over views; Time: the mean of ``timing.json``
+Each metric column (the registered metrics the config enables, segmentdreamer/evaluate/metric.py; CLIP-L and IR
+built in): the mean over runs of each run's record ``mean``; Time: the mean of ``timing.json``
 minutes; FID: the method's value; with ``"r_precision": true`` in an entry (config ``eval.r_precision``) also
 CLIP R-precision, the mean over runs of each run's fraction of views retrieving their own prompt. Missing entries stay empty (a dash in the table), never zero.
 
@@ -24,11 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import write_text
+from ..evaluate.metric import METRICS
 from ..plan.layout import TABLE1_FILES
 from .figures import per_prompt_plot
-from .table import COLUMNS, OPTIONAL_COLUMNS, Table
+from .table import FID, OPTIONAL_COLUMNS, TIME, Column, Table
 
-COLUMN_KEYS = tuple(column.key for column in COLUMNS + OPTIONAL_COLUMNS)
+TIMER_AND_FID = (TIME, FID)
+"""Table 1's columns that are not per-run metrics: the trainer's timer, FID over a method's renders."""
 
 OTHER_PIPELINES = {"sds": "DreamFusion", "cds": "Consistent3D"}
 """Methods whose paper rows came from their own pipelines; ours all run the same 3DGS recipe (docs/method.md, "Losses")."""
@@ -43,22 +47,44 @@ def _mean_of(paths: list[str], key: str) -> tuple[float | None, int]:
     return (float(np.mean(values)) if values else None), len(values)
 
 
-def method_values(entry: dict) -> dict:
+def metric_columns(manifest: dict) -> list[dict]:
+    """The manifest's metric columns, {key, title, higher_is_better, digits, best, metric, field} each (a manifest
+    without them: the paper's CLIP-L and IR, then every other registered metric it has files of)."""
+    listed = manifest.get("metric_columns")
+    if listed is None:
+        present = {key for entry in manifest["methods"].values() for key in entry}
+        listed = [column for m in METRICS.values() if m.name in ("clip", "ir") or m.name in present for column in m.columns()]
+    return listed
+
+
+def table_columns(columns: list[dict]) -> tuple[Column, ...]:
+    return tuple(Column(c["key"], c["title"], c["higher_is_better"], c["digits"], c.get("best")) for c in columns)
+
+
+def _mean_field(paths: list[str], field: str) -> float | None:
+    """The mean over runs of ``record[field]``, runs without a value (None) left out; None when no run has one."""
+    values = [value for value in (_load(p).get(field) for p in paths) if value is not None]
+    return float(np.mean(values)) if values else None
+
+
+def method_values(entry: dict, columns: list[dict] | None = None) -> dict:
     """One method's (or one seed's) column values from the files its manifest entry names."""
-    clip, runs = _mean_of(entry.get("clip", []), "mean")
+    columns = metric_columns({"methods": {"": entry}}) if columns is None else columns
+    metrics = {c["key"]: _mean_field(entry.get(c["metric"], []), c["field"]) for c in columns}
+    runs = max((len(entry.get(c["metric"], [])) for c in columns), default=0)
     fid = _load(entry["fid"]) if entry.get("fid") else None
     r_precision = _mean_of(entry.get("clip", []), "r_precision")[0] if entry.get("r_precision") else None
     timings = [_load(p) for p in entry.get("timing", [])]
-    return {"clip": clip, "ir": _mean_of(entry.get("ir", []), "mean")[0],
+    return {**metrics,
             "time": float(np.mean([t["minutes"] for t in timings])) if timings else None,
             "assets_in_process": max((t.get("assets_in_process", 1) for t in timings), default=1),
             "fid": fid["value"] if fid else None, "r_precision": r_precision, "runs": runs, "fid_record": fid}
 
 
-def seed_spread(per_seed: dict[str, dict]) -> dict:
-    """Per column: the mean and sample std over seeds (None where any seed lacks the value) and the per-seed values."""
-    out: dict = {"per_seed": {seed: {key: values[key] for key in COLUMN_KEYS} for seed, values in per_seed.items()}}
-    for key in COLUMN_KEYS:
+def seed_spread(per_seed: dict[str, dict], keys: tuple[str, ...]) -> dict:
+    """Per column key: the mean and sample std over seeds (None where any seed lacks the value) and the per-seed values."""
+    out: dict = {"per_seed": {seed: {key: values[key] for key in keys} for seed, values in per_seed.items()}}
+    for key in keys:
         values = [v[key] for v in per_seed.values()]
         present = all(v is not None for v in values) and len(values) > 1
         out[key] = float(np.mean(values)) if present else None
@@ -69,8 +95,10 @@ def seed_spread(per_seed: dict[str, dict]) -> dict:
 def aggregate(manifest: dict) -> tuple[list[dict], dict]:
     """(rows for :class:`Table`, facts for the caption)."""
     rows, facts = [], {"runs": {}, "views": set(), "fid": {}, "names": {}, "seeds": [], "clip_model": manifest.get("clip_model")}
+    columns = metric_columns(manifest)
+    keys = tuple(c["key"] for c in columns) + tuple(column.key for column in TIMER_AND_FID + OPTIONAL_COLUMNS)
     for method, entry in manifest["methods"].items():
-        pooled = method_values(entry)
+        pooled = method_values(entry, columns)
         facts["runs"][method] = pooled["runs"]
         facts["views"].update(len(_load(p)["scores"]) for p in entry.get("clip", []))
         facts["assets_in_process"] = max(facts.get("assets_in_process", 1), pooled["assets_in_process"])
@@ -78,11 +106,11 @@ def aggregate(manifest: dict) -> tuple[list[dict], dict]:
             facts["fid"][method] = pooled["fid_record"]
         facts["names"][method] = entry.get("display_name", method)
         facts["r_precision"] = facts.get("r_precision") or bool(entry.get("r_precision"))
-        row = {"method": method, "name": facts["names"][method], **{key: pooled[key] for key in COLUMN_KEYS}}
+        row = {"method": method, "name": facts["names"][method], **{key: pooled[key] for key in keys}}
         if entry.get("seeds"):
             facts["seeds"] = list(entry["seeds"])
-            row.update(seed_spread({seed: method_values({**part, "r_precision": entry.get("r_precision")})
-                                    for seed, part in entry["seeds"].items()}))
+            row.update(seed_spread({seed: method_values({**part, "r_precision": entry.get("r_precision")}, columns)
+                                    for seed, part in entry["seeds"].items()}, keys))
             row["fid_all_seeds"] = pooled["fid"]
         rows.append(row)
     return rows, facts
@@ -147,7 +175,8 @@ def write_table1(manifest_path: str | Path, out_prefix: str | Path) -> list[Path
     """Write ``<out_prefix>.csv``, ``.md``, ``.tex``, the per-prompt plot and the overview ``.html``; returns their paths."""
     manifest = _load(manifest_path)
     rows, facts = aggregate(manifest)
-    table = Table(rows, caption=caption(manifest.get("prompt_set", "?"), facts), seeds=facts["seeds"])
+    table = Table(rows, caption=caption(manifest.get("prompt_set", "?"), facts), seeds=facts["seeds"],
+                  base_columns=table_columns(metric_columns(manifest)) + TIMER_AND_FID)
     out_prefix = Path(out_prefix)
     out_prefix.parent.mkdir(parents=True, exist_ok=True)
     paths = []

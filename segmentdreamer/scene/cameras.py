@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from ..config import CameraConfig
+from .ring import RING
 
 
 @dataclass
@@ -89,7 +90,8 @@ def orbit_cameras(polar_deg: Tensor, azimuth_deg: Tensor, radius: Tensor, fovx: 
 
 
 def evaluation_ring(
-    count: int = 120, elevation_deg: float = 0.0, radius: float = 3.5, fovx: float = 0.55, width: int = 512, height: int = 512
+    count: int = RING.views, elevation_deg: float = RING.elevation, radius: float = RING.radius, fovx: float = RING.fovx,
+    width: int = RING.resolution, height: int = RING.resolution,
 ) -> Cameras:
     """The evaluation orbit: ``count`` views 360/count degrees apart from the front, at one elevation."""
     azimuths = torch.arange(count, dtype=torch.float32) * (360.0 / count)

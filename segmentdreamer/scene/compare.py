@@ -19,13 +19,15 @@ from torch import Tensor
 from .cameras import evaluation_ring
 from .gaussians import activate
 from .render import render
+from .ring import COMPARISON_RESOLUTION, RING
 
 
 @torch.no_grad()
 def ring_renders(params: torch.nn.ParameterDict, views: int, resolution: int, batch: int = 8) -> tuple[Tensor, Tensor]:
-    """(rgb [V, 3, H, W] on white, alpha [V, 1, H, W]) from the evaluation ring (elevation 0, radius 3.5)."""
+    """(rgb [V, 3, H, W] on white, alpha [V, 1, H, W]) from the evaluation ring's cameras (:data:`~.ring.RING`,
+    elevation 0 whatever the config's: a comparison of two scenes, not a score), ``views`` views at ``resolution``."""
     gaussians = {k: v.detach().float().cpu() for k, v in activate(params).items()}
-    cameras = evaluation_ring(views, 0.0, 3.5, 0.55, resolution, resolution)
+    cameras = evaluation_ring(views, 0.0, RING.radius, RING.fovx, resolution, resolution)
     rgbs, alphas = [], []
     for start in range(0, views, batch):
         cams = cameras[start : start + batch]
@@ -36,7 +38,8 @@ def ring_renders(params: torch.nn.ParameterDict, views: int, resolution: int, ba
     return torch.cat(rgbs), torch.cat(alphas)
 
 
-def compare(learned: torch.nn.ParameterDict, truth: torch.nn.ParameterDict, views: int = 120, resolution: int = 64) -> dict:
+def compare(learned: torch.nn.ParameterDict, truth: torch.nn.ParameterDict, views: int = RING.views,
+            resolution: int = COMPARISON_RESOLUTION) -> dict:
     """PSNR (dB), SSIM and silhouette IoU of ``learned`` against ``truth``, means over the ring's views."""
     return compare_renders(*ring_renders(learned, views, resolution), *ring_renders(truth, views, resolution))
 

@@ -14,6 +14,7 @@ from .cameras import evaluation_ring
 from .gaussians import activate, load_ply
 from .render import render, to_uint8
 from .render_folder import mark_views_complete
+from .ring import RING
 
 MIN_ALPHA = 0.01
 """A pixel counts as covered above this opacity."""
@@ -23,11 +24,11 @@ MIN_ALPHA = 0.01
 def render_ring(
     ply: str | Path,
     out_dir: str | Path,
-    views: int = 120,
-    resolution: int = 512,
-    elevation_deg: float = 0.0,
-    radius: float = 3.5,
-    fovx: float = 0.55,
+    views: int = RING.views,
+    resolution: int = RING.resolution,
+    elevation_deg: float = RING.elevation,
+    radius: float = RING.radius,
+    fovx: float = RING.fovx,
     batch: int = 8,
     device: str | torch.device = "cpu",
     video: str | Path | None = "",

@@ -13,6 +13,7 @@ from snakemake.exceptions import WorkflowError
 
 from segmentdreamer import preflight
 from segmentdreamer.config import ConfigError
+from segmentdreamer.evaluate.metric import enabled_metrics
 from segmentdreamer.gpu_slots import JOBS_PER_GPU_ENV
 from segmentdreamer.models import is_target_scene
 from segmentdreamer.plan.claim import claim_results_folder, hold_results_folder
@@ -24,6 +25,7 @@ from segmentdreamer.plan.manifests import (
     gallery_manifest,
     known_answer_manifest,
     panel_inputs,
+    table1_inputs,
     table1_manifest,
 )
 from segmentdreamer.plan.runs import Run
@@ -39,6 +41,11 @@ try:
             hold_results_folder(EXP.results)
 except (ConfigError, PromptListError) as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
+
+# The typed blocks, their defaults filled in from the library's settings (their one home), as rules and the
+# report's templates read them.
+config["eval"] = dataclasses.asdict(EXP.evaluation)
+config["init"] = dataclasses.asdict(EXP.init)
 
 # Every model key the requested targets need, checked now: all problems in one message, before any job.
 if (
@@ -69,6 +76,7 @@ GPU_PER_JOB = 0 if config["device"] == "cpu" else 1
 
 
 wildcard_constraints:
+    metric="|".join(m.name for m in enabled_metrics(EXP.evaluation)),
     prompt_set=ID_PATTERN,
     prompt_id=ID_PATTERN,
     variant=VARIANT_PATTERN,
@@ -153,7 +161,7 @@ def gpteval3d_run_file(role):
 
 
 def init_input(wildcards):
-    if config["init"]["method"] != "pointe":
+    if EXP.init.method != "pointe":
         return []
     return EXP.layout.init(wildcards.prompt_set, wildcards.prompt_id)
 
@@ -167,20 +175,8 @@ def seed_views(wildcards):
     return run_files([r for r in runs if r.seed == int(wildcards.seed)], "views")
 
 
-def manifest_files(entry):
-    """The result files one Table 1 manifest entry (a method, or one of its seeds) names."""
-    files = [f for key in ("clip", "ir", "timing") for f in entry.get(key, [])]
-    return files + [t["video"] for t in entry.get("turntables", [])] + [entry["fid"]]
-
-
-def table1_inputs(wildcards):
-    methods = table1_manifest(EXP, wildcards.prompt_set)["methods"].values()
-    return [
-        f
-        for entry in methods
-        for part in [entry, *entry.get("seeds", {}).values()]
-        for f in manifest_files(part)
-    ]
+def table1_manifest_inputs(wildcards):
+    return table1_inputs(table1_manifest(EXP, wildcards.prompt_set))
 
 
 # A run config's text is made in params when the job is planned and a shell line writes it: a `run:` job would
@@ -292,7 +288,7 @@ def member_files(batch, role, name):
 
 def member_inits(batch):
     """``init_<i>``: each run's Point-E initialisation (none with the sphere init)."""
-    if config["init"]["method"] != "pointe":
+    if EXP.init.method != "pointe":
         return {}
     return {
         f"init_{i}": L.init(run.prompt_set, run.prompt_id)

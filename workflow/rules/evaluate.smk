@@ -1,56 +1,31 @@
-# Per-run CLIP-L and ImageReward over the ring's views; per-method FID against a Stable Diffusion
-# reference set generated from the same prompts.
+# Per-run scores of every registered metric (CLIP-L, ImageReward, a plugin's: segmentdreamer/evaluate/metric.py),
+# one rule for all of them; per-method FID against a Stable Diffusion reference set generated from the same prompts.
 
 
-rule eval_clip:
+rule evaluate_run:
     input:
         views=L.run_file("views"),
+        ply=L.run_file("ply"),
         prompts=prompt_file,
         models=model_inputs(),
     output:
-        L.run_file("clip"),
+        L.metric_file(),
     log:
-        L.run_log("eval_clip"),
+        L.run_log("evaluate_{metric}"),
     benchmark:
-        L.run_benchmark("eval_clip")
+        L.run_benchmark("evaluate_{metric}")
     conda:
         "../../environment.yml"
     resources:
         gpu=GPU_PER_JOB,
     params:
-        clip=model("clip"),
+        metric_args=lambda wildcards: shlex.join(EXP.metric_arguments(wildcards.metric)),
         device=config["device"],
         gpu_env=GPU_ENV,
     shell:
-        "OMP_NUM_THREADS={threads} {params.gpu_env} segmentdreamer eval-clip --views {input.views:q} --prompts {input.prompts:q}"
-        " --prompt-id {wildcards.prompt_id:q} --clip {params.clip:q} --device {params.device}"
-        " --out {output:q} > {log:q} 2>&1"
-
-
-rule eval_image_reward:
-    input:
-        views=L.run_file("views"),
-        prompts=prompt_file,
-        models=model_inputs(),
-    output:
-        L.run_file("ir"),
-    log:
-        L.run_log("eval_image_reward"),
-    benchmark:
-        L.run_benchmark("eval_image_reward")
-    conda:
-        "../../environment.yml"
-    resources:
-        gpu=GPU_PER_JOB,
-    params:
-        image_reward=model("image_reward"),
-        tokenizer=model("image_reward_tokenizer"),
-        device=config["device"],
-        gpu_env=GPU_ENV,
-    shell:
-        "OMP_NUM_THREADS={threads} {params.gpu_env} segmentdreamer eval-ir --views {input.views:q} --prompts {input.prompts:q}"
-        " --prompt-id {wildcards.prompt_id:q} --image-reward {params.image_reward:q}"
-        " --tokenizer {params.tokenizer:q} --device {params.device} --out {output:q} > {log:q} 2>&1"
+        "OMP_NUM_THREADS={threads} {params.gpu_env} segmentdreamer evaluate --metric {wildcards.metric} --views {input.views:q}"
+        " --ply {input.ply:q} --prompts {input.prompts:q} --prompt-id {wildcards.prompt_id:q} {params.metric_args}"
+        " --device {params.device} --out {output:q} > {log:q} 2>&1"
 
 
 rule reference_images:
@@ -70,12 +45,12 @@ rule reference_images:
     params:
         folder=lambda wildcards: EXP.layout.reference_images(wildcards.prompt_set),
         sd=model("sd"),
-        images=config["eval"]["fid"]["reference_images"],
-        batch=config["eval"]["fid"]["batch"],
-        steps=config["eval"]["fid"]["steps"],
-        resolution=config["eval"]["fid"]["resolution"],
-        seed=config["eval"]["fid"]["seed"],
-        compile="--compile" if config["eval"]["fid"].get("compile") else "",
+        images=EXP.evaluation.fid.reference_images,
+        batch=EXP.evaluation.fid.batch,
+        steps=EXP.evaluation.fid.steps,
+        resolution=EXP.evaluation.fid.resolution,
+        seed=EXP.evaluation.fid.seed,
+        compile="--compile" if EXP.evaluation.fid.compile else "",
         device=config["device"],
         gpu_env=GPU_ENV,
     shell:
@@ -102,7 +77,7 @@ rule fid:
         gpu=GPU_PER_JOB,
     params:
         reference=lambda wildcards: EXP.layout.reference_images(wildcards.prompt_set),
-        features=config["eval"]["fid"]["features"],
+        features=EXP.evaluation.fid.features,
         inception=model("inception"),
         cache=EXP.layout.cache("fid"),  # params get no path variables
         device=config["device"],

@@ -16,8 +16,8 @@ rule init_pointe:
     resources:
         gpu=GPU_PER_JOB,
     params:
-        steps=config["init"]["steps"],
-        copies=config["init"]["copies"],
+        steps=EXP.init.steps,
+        copies=EXP.init.copies,
         pointe=model("pointe"),
         pointe_clip=model("pointe_clip"),
         cache=EXP.layout.cache("pointe"),  # params get no path variables

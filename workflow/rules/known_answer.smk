@@ -31,8 +31,8 @@ rule eval_known_answer:
     conda:
         "../../environment.yml"
     params:
-        views=config["eval"]["views"],
-        resolution=config["eval"]["resolution"],
+        views=EXP.evaluation.views,
+        resolution=EXP.evaluation.resolution,
     shell:
         "OMP_NUM_THREADS={threads} segmentdreamer known-answer --config {input.config:q} --ply {input.ply:q}"
         " --views {params.views} --resolution {params.resolution} --out {output.scores:q}"

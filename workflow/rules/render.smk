@@ -20,9 +20,9 @@ rule render:
     resources:
         gpu=GPU_PER_JOB,
     params:
-        views=config["eval"]["views"],
-        resolution=config["eval"]["resolution"],
-        elevation=config["eval"]["elevation"],
+        views=EXP.evaluation.views,
+        resolution=EXP.evaluation.resolution,
+        elevation=EXP.evaluation.elevation,
         device=config["device"],
         gpu_env=GPU_ENV,
     shell:

@@ -9,7 +9,7 @@ localrules:
 
 rule table1_manifest:
     input:
-        table1_inputs,
+        table1_manifest_inputs,
     output:
         L.table1("manifest"),
     log:
