@@ -124,8 +124,8 @@ def batched_round_times(prior, configs: Sequence, out: str, first_step: int, war
     rounds. After ``warmup`` rounds, ``on_warm`` runs (e.g. a barrier with other processes), then rounds are
     timed until ``rounds`` of them are done or ``window`` seconds have passed.
     """
-    from segmentdreamer.multi_asset import BatchingPrior
-    from segmentdreamer.train import Trainer
+    from segmentdreamer.training.multi_asset import BatchingPrior
+    from segmentdreamer.training.trainer import Trainer
 
     if (rounds is None) == (window is None):
         raise ValueError("batched_round_times: give rounds or window")

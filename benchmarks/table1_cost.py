@@ -74,7 +74,7 @@ def lone_times(prior, method: str, scratch: Path, args: argparse.Namespace, on_w
     """Milliseconds of each timed iteration of one asset of ``method`` (synchronised), after ``args.warmup``."""
     import torch
 
-    from segmentdreamer.train import Trainer
+    from segmentdreamer.training.trainer import Trainer
 
     trainer = Trainer(benchmark_config(method), scratch, prior=prior)
     step = 3001  # after the warm-up schedules

@@ -30,7 +30,7 @@ from bench_common import Column, add_compile_option, benchmark_config, machine, 
 
 import segmentdreamer.scene.densify as densify_module
 from segmentdreamer.testing.tiny_models import full_size_stable_diffusion
-from segmentdreamer.train import Trainer
+from segmentdreamer.training.trainer import Trainer
 
 PARTS = ("render", "vae_encode", "unet", "vae_decode", "loss_other", "backward", "densify", "optimizers", "other")
 

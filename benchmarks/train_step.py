@@ -18,7 +18,7 @@ import time
 import torch
 from bench_common import Column, add_training_options, benchmark_config, full_size_prior, machine, report
 
-from segmentdreamer.train import Trainer
+from segmentdreamer.training.trainer import Trainer
 
 
 def time_method(method: str, prior, warmup: int, iters: int, out_dir: str, first_step: int) -> dict:

@@ -61,8 +61,8 @@ def _init(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from .config import ConfigError, load_config
-    from .divergence import TrainingDiverged
-    from .train import Trainer
+    from .training.divergence import TrainingDiverged
+    from .training.trainer import Trainer
 
     if len(args.config) != len(args.out):
         raise ConfigError(f"train: {len(args.config)} --config but {len(args.out)} --out: give one output folder per config")
@@ -73,7 +73,7 @@ def _train(args: argparse.Namespace) -> int:
             check_planned(path)
     configs = [load_config(path, overrides=args.set or []) for path in args.config]
     if len(configs) > 1:
-        from .multi_asset import train_assets
+        from .training.multi_asset import train_assets
 
         if args.log and len(args.log) != len(configs):
             raise ConfigError(f"train: {len(configs)} --config but {len(args.log)} --log: give one log file per config, or none")
@@ -386,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = verbs.add_parser("train", help="train one asset from a run config")
     train.add_argument("--config", required=True, action="append",
                        help="RUN.yaml (keys of segmentdreamer.config.TrainConfig); repeat with --out to train several assets "
-                            "in one process, their UNet calls batched (segmentdreamer/multi_asset.py)")
+                            "in one process, their UNet calls batched (segmentdreamer/training/multi_asset.py)")
     train.add_argument("--out", required=True, action="append", help="output folder (checkpoints, log, gaussians.ply), one per --config")
     train.add_argument("--log", action="append", help="with several --config: one log file per asset, appended to with that asset's own "
                                                       "log records (the process's log keeps everything)")

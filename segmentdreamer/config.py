@@ -158,7 +158,7 @@ class RegularizerConfig:
 
 @dataclass
 class DivergenceConfig:
-    """What counts as a diverged run, and what a non-finite iteration does (segmentdreamer/divergence.py)."""
+    """What counts as a diverged run, and what a non-finite iteration does (segmentdreamer/training/divergence.py)."""
 
     on_nan: Literal["stop", "skip"] = "stop"
     """stop: a non-finite loss fails the run (found at the next log flush, no per-iteration sync); skip: an

@@ -1,4 +1,5 @@
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,13 @@ from tests.reference import ToyPrior, toy_embeddings
 
 
 def pytest_collection_modifyitems(config, items):
+    """GPU tests skip without CUDA (saying so); a test that starts Snakemake is slow (`-m "not slow"`: the quick subset)."""
+    import inspect
+
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is not None and "slow" not in item.keywords and re.search(r"\bsnakemake\(|\"snakemake\"", inspect.getsource(function)):
+            item.add_marker(pytest.mark.slow)
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU (run `pytest -m gpu` on the H100); this machine has none")
@@ -52,3 +60,14 @@ def tiny_prior(tiny_models, tmp_path_factory):
 
     return DiffusionPrior.from_pretrained(tiny_models / "sd", dtype=torch.float32, device="cpu",
                                           cache_dir=tmp_path_factory.mktemp("text-cache"))
+
+
+@pytest.fixture
+def tiny_train_config(tiny_models):
+    """A few iterations of the default method on the tiny Stable Diffusion, CPU, small renders."""
+    from segmentdreamer.config import DensifyConfig, TrainConfig
+
+    config = TrainConfig(prompt="a corgi", iterations=6, views=2, resolution=32, sphere_points=400, checkpoint_every=2,
+                         log_every=10, device="cpu", densify=DensifyConfig(start=100))
+    config.models.sd = str(tiny_models / "sd")
+    return config

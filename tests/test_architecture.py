@@ -1,7 +1,7 @@
-"""The contracts between the parts: a loss added from outside the package, typed loss settings, one run
-layout, no torch where planning does not need it, no citation of files outside the repository."""
+"""The package's structure: no import cycle and no upward import between its folders, no torch where planning does
+not need it, one run layout that the rules never restate, no citation of files outside the repository, a clean lint.
+(Extending it from outside: tests/test_plugins.py; typed loss settings: tests/test_loss_settings.py.)"""
 
-import dataclasses
 import os
 import re
 import subprocess
@@ -9,194 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
-from segmentdreamer.config import ConfigError, TrainConfig, dump_config, load_config
-from segmentdreamer.losses import LOSSES, LossInput, loss_class, settings_class
 from segmentdreamer.plan import layout
 from tests import processes
 
 ROOT = Path(__file__).resolve().parents[1]
-PLUGIN = "tests/plugins/scaled_sds.py"
-PRIOR_PLUGIN = "tests/plugins/mirrored_scene.py"
-METRIC_PLUGIN = "tests/plugins/brightness.py"
-
-
-# -- acceptance 1: a loss from outside the package ---------------------------------------------------------
-def test_a_loss_from_outside_trains_and_matches_its_definition(tiny_models, tiny_prior, tmp_path, monkeypatch):
-    monkeypatch.chdir(ROOT)  # plugin paths are relative to where the workflow runs
-    config = TrainConfig(prompt="a corgi", method="scaled_sds", plugins=(PLUGIN,), loss={"scale": 3.0}, iterations=3, views=2,
-                         resolution=64, sphere_points=500, checkpoint_every=3, log_every=1, device="cpu")
-    config.models.sd = str(tiny_models / "sd")
-    from segmentdreamer.train import Trainer
-
-    Trainer(config, tmp_path / "run", prior=tiny_prior).run()
-    assert (tmp_path / "run" / "gaussians.ply").is_file()
-    assert load_config(tmp_path / "run" / "resolved_config.yaml").loss.scale == 3.0
-    # its gradient is 3 x SDS's on the same draws
-    z0 = torch.randn(2, 4, 8, 8, dtype=torch.float64)
-    from segmentdreamer.prior.conditioning import view_conditioning
-    from tests.reference import ToyPrior, toy_embeddings
-
-    cond = view_conditioning(toy_embeddings(), torch.tensor([0.0, 90.0]))
-    batch = LossInput(latents=z0, cond=cond, step=5, total_steps=10)
-    scaled = loss_class("scaled_sds")(scale=3.0, seed=4)(ToyPrior(), batch).grad
-    plain = loss_class("sds")(seed=4)(ToyPrior(), batch).grad
-    torch.testing.assert_close(scaled, 3.0 * plain, rtol=0, atol=0)
-    assert settings_class("scaled_sds").display_name == "SDS x scale"
-    with pytest.raises(ConfigError, match=r"loss.scale: must be > 0, got -1.0"):
-        TrainConfig(prompt="a corgi", method="scaled_sds", plugins=(PLUGIN,), loss={"scale": -1})
-
-
-def test_a_prior_kind_from_outside_trains_through_the_contract(tmp_path, monkeypatch):
-    """One file, one registration line (tests/plugins/mirrored_scene.py): `models.sd: mirrored-scene:totem` trains
-    on that prior, which reports its learning curve through the contract's progress hook."""
-    from segmentdreamer.prior import load_prior
-    from segmentdreamer.prior.base import PRIOR_KINDS, prior_kind
-    from segmentdreamer.train import Trainer
-
-    monkeypatch.chdir(ROOT)
-    config = TrainConfig(prompt="a totem", method="sds", plugins=(PRIOR_PLUGIN,), iterations=2, views=1, resolution=32,
-                         sphere_points=300, checkpoint_every=2, log_every=1, device="cpu", init="sphere")
-    config.models.sd = "mirrored-scene:totem"
-    trainer = Trainer(config, tmp_path / "run")
-    assert type(trainer.prior).__name__ == "MirroredScenePrior"
-    trainer.run()
-    assert (tmp_path / "run" / "gaussians.ply").is_file()
-    assert (tmp_path / "run" / "progress.jsonl").read_text().count("psnr") >= 1  # its hook, called by the trainer
-    mirrored, plain = load_prior("mirrored-scene:totem"), load_prior("target-scene:totem")
-    assert torch.equal(mirrored.ground_truth["means"][:, 0], -plain.ground_truth["means"][:, 0])
-    assert prior_kind("models/sd21-base") is PRIOR_KINDS[""]  # any other value: a Stable Diffusion folder
-    with pytest.raises(ValueError, match="already registered"):
-        from segmentdreamer.prior import register_prior
-
-        register_prior("mirrored-scene:", print)
-
-
-@pytest.mark.slow
-def test_a_prior_kind_and_a_metric_from_outside_run_through_the_smoke_workflow(tmp_path):
-    """The smoke config with both plugins (one file, one registration line each): the workflow trains a run with
-    the mirrored-scene prior (no weights, none checked) and scores it with the brightness metric."""
-    from tests.test_workflow import snakemake
-
-    results = tmp_path / "results"
-    run = results / "runs" / "smoke" / "sds" / "corgi_quotes" / "seed0"
-    made = snakemake(str(run / "brightness.json"), "--configfile", "workflow/smoke.yaml", "--cores", "2", "--config",
-                     f'plugins=["{PRIOR_PLUGIN}", "{METRIC_PLUGIN}"]', 'models={"sd": "mirrored-scene:totem"}',
-                     'init={"method": "sphere"}', 'train={"iterations": 4, "views": 1, "resolution": 32}',
-                     f'pathvars={{"results": "{results}"}}', timeout=900)
-    assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
-    resolved = yaml.safe_load((run / "resolved_config.yaml").read_text(encoding="utf-8"))
-    assert resolved["models"]["sd"] == "mirrored-scene:totem"
-    assert (run / "progress.jsonl").read_text(encoding="utf-8").count("psnr") >= 1  # the prior's own hook ran
-    record = yaml.safe_load((run / "brightness.json").read_text(encoding="utf-8"))
-    assert record["metric"] == "brightness" and 0.0 < record["mean"] < 1.0 and len(record["scores"]) == 6
-
-
-def test_the_trainer_calls_the_prior_contract_only():
-    """No hasattr / getattr probing of the prior: every member the trainer uses is declared in prior/base.py."""
-    for path in ("segmentdreamer/train.py", "segmentdreamer/multi_asset.py"):
-        source = (ROOT / path).read_text(encoding="utf-8")
-        assert not re.search(r"(hasattr|getattr)\((self\.)?prior", source), path
-        assert "__getattr__" not in source, path
-
-
-def test_a_loss_from_outside_is_planned_by_the_workflow():
-    from tests.test_workflow import job_counts, snakemake
-
-    def plan(*table1: str) -> subprocess.CompletedProcess:
-        variants = ", ".join(f'"{v}"' for v in table1)
-        return snakemake("-n", "--configfile", "workflow/smoke.yaml", "--config", f'plugins=["{PLUGIN}"]',
-                         'variants={"mine": {"method": "scaled_sds", "loss": {"scale": 2.0}}}',
-                         f'table1={{"variants": [{variants}]}}', 'pathvars={"results": "results/dryrun-plugin"}')
-
-    with_plugin, without = plan("sctd", "mine"), plan("sctd")
-    assert with_plugin.returncode == 0, with_plugin.stdout + with_plugin.stderr
-    from segmentdreamer.prompts import read_prompt_list
-
-    prompts = len(read_prompt_list(ROOT / "workflow" / "smoke" / "prompts.tsv"))
-    assert job_counts(with_plugin.stdout)["train"] == job_counts(without.stdout)["train"] + prompts
-    assert "runs/smoke/mine/" in with_plugin.stdout
-
-
-def test_readme_adding_a_loss_is_the_plugin_of_the_test():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Adding a loss", 1)[1].split("\n## ", 1)[0]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    plugin = (ROOT / PLUGIN).read_text(encoding="utf-8")
-    assert code.strip() in plugin, "README's plugin code differs from tests/plugins/scaled_sds.py"
-    assert f'plugins=["{PLUGIN}"]' in section or f"plugins: [{PLUGIN}]" in section
-
-
-# -- acceptance 2: typed loss settings from a file and from --set --------------------------------------------
-BAD_LOSS_SETTINGS = [
-    ("approx", '"false"', r"loss.approx: expected a boolean, got 'false'"),
-    ("num_segments", "5.0", r"loss.num_segments: expected an integer, got 5.0"),
-    ("num_segments", "0", r"loss.num_segments: must be >= 1, got 0"),
-    ("segmentation", "unifrom", r"loss.segmentation: 'unifrom' is not one of uniform, uniform_paper, mono, mono_paper"),
-    ("t_tau", "1200", r"loss.t_tau: must be <= 999, got 1200"),
-]
-
-
-@pytest.mark.parametrize(("key", "value", "message"), BAD_LOSS_SETTINGS)
-def test_bad_loss_settings_fail_from_a_file_and_from_set(tmp_path, key, value, message):
-    (tmp_path / "run.yaml").write_text(f"prompt: a corgi\nmethod: sctd\nloss:\n  {key}: {value}\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=message):
-        load_config(tmp_path / "run.yaml")
-    (tmp_path / "plain.yaml").write_text("prompt: a corgi\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=message):
-        load_config(tmp_path / "plain.yaml", overrides=[f"loss.{key}={value}"])
-
-
-@pytest.mark.parametrize(("key", "value", "message"), BAD_LOSS_SETTINGS)
-def test_bad_loss_settings_fail_before_any_job(tmp_path, key, value, message):
-    """Through a config file (Snakemake's --config hands values inside mappings over as strings)."""
-    from tests.test_workflow import snakemake
-
-    config = yaml.safe_load((ROOT / "workflow" / "smoke.yaml").read_text(encoding="utf-8"))
-    config["variants"]["sctd"] = {"method": "sctd", "loss": {key: yaml.safe_load(value)}}
-    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    result = snakemake("-n", "--configfile", str(tmp_path / "bad.yaml"))
-    assert result.returncode != 0 and "Job stats" not in result.stdout
-    assert re.search(message, result.stdout + result.stderr), result.stdout + result.stderr
-
-
-def test_set_switches_method_with_its_own_defaults(tmp_path):
-    (tmp_path / "run.yaml").write_text("prompt: a corgi\nmethod: sctd\nloss: {guidance_scale: 7.5}\n", encoding="utf-8")
-    config = load_config(tmp_path / "run.yaml", overrides=["method=gcs", "loss.guidance_scale=5"])
-    assert type(config.loss).__name__ == "GCSSettings" and config.loss.guidance_scale == 5.0 and config.loss.weight_cp == 0.5
-
-
-def test_perp_neg_overrides_and_beg_defaults_come_from_the_loss_class(tmp_path):
-    from segmentdreamer.train import uses_beg
-
-    assert TrainConfig(prompt="x", perp_neg=True).loss.noise_offset == 0.05  # SCTD's declared Perp-Neg offset
-    assert TrainConfig(prompt="x", perp_neg=True, loss={"noise_offset": 0.2}).loss.noise_offset == 0.2  # explicit wins
-    assert TrainConfig(prompt="x").loss.noise_offset == 0.1
-    assert uses_beg(TrainConfig(prompt="x", method="gcs")) and not uses_beg(TrainConfig(prompt="x", method="sctd"))
-    assert not uses_beg(TrainConfig(prompt="x", method="gcs", beg=False))
-    dump_config(TrainConfig(prompt="x", perp_neg=True), tmp_path / "r.yaml")
-    assert load_config(tmp_path / "r.yaml") == TrainConfig(prompt="x", perp_neg=True)  # the dump is the run
-
-
-def test_the_trainer_names_no_method():
-    source = (ROOT / "segmentdreamer" / "train.py").read_text(encoding="utf-8")
-    for method in LOSSES:
-        assert not re.search(rf"""["']{method}["']""", source), f"train.py tests for the method name {method!r}"
-
-
-def test_every_loss_declares_the_contract():
-    for method, settings in LOSSES.items():
-        cls = loss_class(method)
-        assert issubclass(cls, settings) and cls.Settings is settings and settings.method == method
-        assert settings.display_name and settings.unet_calls
-        loss = cls(seed=3)
-        assert {"seed"} | {f.name for f in dataclasses.fields(settings)} == {f.name for f in dataclasses.fields(cls)}
-        state = loss.state_dict()
-        loss.load_state_dict(state)
-        for key in settings.perp_neg_overrides:
-            assert key in {f.name for f in dataclasses.fields(settings)}
 
 
 # -- acceptance 3 and 4: citations and path patterns -----------------------------------------------------------
@@ -324,8 +142,8 @@ def test_no_import_cycle_between_modules_function_local_imports_included():
 FOUNDATIONS = ("segmentdreamer.typed", "segmentdreamer.atomic", "segmentdreamer.errors", "segmentdreamer.prompts",
                "segmentdreamer.scene", "segmentdreamer.prior", "segmentdreamer.losses")
 """Folders and modules below the pipeline's steps: the trainer, evaluation, planning and reports build on them."""
-ABOVE = ("segmentdreamer.evaluate", "segmentdreamer.report", "segmentdreamer.export", "segmentdreamer.train",
-         "segmentdreamer.multi_asset", "segmentdreamer.cli", "segmentdreamer.preflight", "segmentdreamer.doctor",
+ABOVE = ("segmentdreamer.evaluate", "segmentdreamer.report", "segmentdreamer.export", "segmentdreamer.training",
+         "segmentdreamer.cli", "segmentdreamer.preflight", "segmentdreamer.doctor",
          "segmentdreamer.viewer", "segmentdreamer.plan.experiment", "segmentdreamer.plan.manifests")
 
 

@@ -20,8 +20,7 @@ import torch
 import yaml
 
 from segmentdreamer.cli import main
-from segmentdreamer.config import ConfigError, DensifyConfig, TrainConfig, from_dict
-from segmentdreamer.divergence import TrainingDiverged
+from segmentdreamer.config import ConfigError, DensifyConfig, TrainConfig, from_dict, load_config
 from segmentdreamer.errors import PlyError
 from segmentdreamer.losses import LOSSES
 from segmentdreamer.plan.claim import hold_results_folder
@@ -29,8 +28,10 @@ from segmentdreamer.plan.experiment import load_experiment
 from segmentdreamer.plan.layout import RUN_FILES
 from segmentdreamer.plan.stamp import check_planned, planned_text
 from segmentdreamer.preflight import check_key, needed_keys, writes_results
+from segmentdreamer.prompts import PromptListError, read_prompt_list
 from segmentdreamer.scene.gaussians import from_points, load_ply, save_ply, sphere_points
-from segmentdreamer.train import CHECKPOINT, Trainer
+from segmentdreamer.training.divergence import TrainingDiverged
+from segmentdreamer.training.trainer import CHECKPOINT, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -329,3 +330,67 @@ def test_a_results_folder_that_cannot_be_locked_runs_with_a_warning(tmp_path, mo
     with caplog.at_level(logging.WARNING):
         claim.hold_results_folder(tmp_path / "nfs-results")
     assert "cannot be locked" in caplog.text and tmp_path / "nfs-results" not in claim._held
+
+
+# -- bad run settings and prompt files (the first robustness round) ------------------------------------------------
+BAD_SETTINGS = [
+    ({"loss": {"guidance_scale": -7.5}}, r"loss.guidance_scale: must be >= 0"),
+    ({"loss": {"guidance_scale": "high"}}, r"loss.guidance_scale: expected a number, got 'high'"),
+    ({"loss": {"t_tau": 1500}}, r"loss.t_tau: must be <= 999"),
+    ({"loss": {"t_tau": -1}}, r"loss.t_tau: must be >= 0"),
+    ({"loss": {"num_segments": 2.5}}, r"loss.num_segments: expected an integer, got 2.5"),
+    ({"loss": {"segmentation": "mono", "num_segments": 1}}, r"loss.num_segments: 'mono' segmentation needs num_segments >= 2"),
+    ({"method": "sds", "loss": {"t_max": 5000}}, r"loss.t_max: must be <= 999"),
+    ({"method": "sds", "loss": {"t_min": 500, "t_max": 100}}, r"loss.t_min: must not exceed t_max"),
+    ({"method": "cds", "loss": {"t_gap_min": 300, "t_gap_max": 100}}, r"loss.t_gap_min: must be below t_gap_max"),
+    ({"augment": {"disparity_prob": 2}}, r"augment.disparity_prob: must be <= 1"),
+    ({"optim": {"means_lr": [0, 0]}}, r"optim.means_lr\[0\]: must be > 0"),
+    ({"optim": {"scale_lr": [-1e-3, 1e-3]}}, r"optim.scale_lr\[0\]: must be > 0"),
+    ({"optim": {"opacity_lr": float("nan")}}, r"optim.opacity_lr: expected a finite number"),
+    ({"optim": {"rotation_lr": [float("inf"), 1e-4]}}, r"optim.rotation_lr\[0\]: expected a finite number"),
+    ({"cameras": {"radius_range": [5.5, 5.2]}}, r"cameras.radius_range: the first value must not exceed the second"),
+    ({"cameras": {"fov_range": [0.3, 4.0]}}, r"cameras.fov_range\[1\]: must be < 3.14"),
+    ({"densify": {"stats": "every_view"}}, r"densify.stats: 'every_view' is not one of last_view, all_views"),
+    ({"densify": {"start": 3000, "stop": 100}}, r"densify.start: must not exceed densify.stop"),
+    ({"seed": -1}, r"seed: must be >= 0"),
+    ({"seed": 10**20}, r"seed: must be <= 4.29"),
+    ({"views": 0}, r"views: must be >= 1"),
+    ({"prior_dtype": "fp8"}, r"prior_dtype: 'fp8' is not one of auto, fp16, bf16, fp32"),
+    ({"device": "gpu0"}, r"device: 'gpu0' is not one of auto, cpu, cuda, cuda:N"),
+    ({"divergence": {"on_nan": "ignore"}}, r"divergence.on_nan: 'ignore' is not one of stop, skip"),
+    ({"method": "cds", "perp_neg": True}, r"perp_neg: Consistent3D \(CDS\) has no Perp-Neg form"),
+    ({"perp_neg": "yes"}, r"perp_neg: expected a boolean, got 'yes'"),
+    ({"iterations": True}, r"iterations: expected an integer, got True"),
+]
+
+
+@pytest.mark.parametrize(("settings", "message"), BAD_SETTINGS)
+def test_bad_settings_fail_naming_the_key(tmp_path, settings, message):
+    with pytest.raises(ConfigError, match=message):
+        from_dict(TrainConfig, {"prompt": "a corgi", **settings})
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump({"prompt": "a corgi", **settings}), encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"run.yaml: {message}"):
+        load_config(tmp_path / "run.yaml")
+
+
+BAD_PROMPT_FILES = [
+    ("prompt_id\tprompt\tinit_prompt\tseed\na\ta cat\ta cat.\t-3\n", r"p.tsv:2: seed must be an integer in \[0, 4294967295\]"),
+    ("prompt_id\tprompt\tinit_prompt\tseed\na\ta cat\ta cat.\t12345678901234567890\n", r"p.tsv:2: seed must be an integer"),
+    ("prompt_id\tprompt\tinit_prompt\n", r"p.tsv:1: only a header, no prompts"),
+    ("prompt_id\tprompt\tinit_prompt\na\ta cat\n", r"p.tsv:2: expected 3 tab-separated columns, got 2"),
+    ("prompt_id\tprompt\tinit_prompt\na\t   \ta cat.\n", r"p.tsv:2: prompt and init_prompt must not be empty"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_PROMPT_FILES)
+def test_bad_prompt_files_name_the_line(tmp_path, text, message):
+    (tmp_path / "p.tsv").write_text(text, encoding="utf-8")
+    with pytest.raises(PromptListError, match=message):
+        read_prompt_list(tmp_path / "p.tsv")
+
+
+def test_prompts_are_verbatim_spaces_and_unicode_line_separators_included(tmp_path):
+    prompt = "  a corgi\u2028on a\x85 sofa, \u00e9t\u00e9  "
+    (tmp_path / "p.tsv").write_text(f"prompt_id\tprompt\tinit_prompt\r\na\t{prompt}\ta dog.\r\n", encoding="utf-8")
+    entry = read_prompt_list(tmp_path / "p.tsv")["a"]
+    assert entry.prompt == prompt and entry.init_prompt == "a dog."

@@ -183,7 +183,7 @@ def test_a_demo_job_killed_with_sigkill_resumes_to_the_same_psnr(tmp_path):
     # the same run config trained without interruption, in-process, scored the same way
     from segmentdreamer.config import load_config
     from segmentdreamer.evaluate.known_answer import evaluate_run
-    from segmentdreamer.train import Trainer
+    from segmentdreamer.training.trainer import Trainer
 
     run_dir = progress.parent
     threads = torch.get_num_threads()

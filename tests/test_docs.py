@@ -57,7 +57,7 @@ def test_every_module_the_docs_name_imports():
 
 
 def test_every_python_file_the_docs_name_exists():
-    """`train.py`, `losses/base.py`: a bare name is some file of the repository; a relative one, a package file."""
+    """`trainer.py`, `losses/base.py`: a bare name is some file of the repository; a relative one, a package file."""
     names = {path.name for path in ROOT.rglob("*.py") if ".venv" not in path.parts}
     package_files = [str(path.relative_to(PACKAGE)) for path in SOURCES]
     missing = []

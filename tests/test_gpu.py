@@ -59,7 +59,7 @@ def test_torch_renderer_matches_gsplat():
 
 def test_trainer_on_cuda_with_gsplat(tiny_models, tmp_path):
     from segmentdreamer.config import TrainConfig
-    from segmentdreamer.train import Trainer
+    from segmentdreamer.training.trainer import Trainer
 
     config = TrainConfig(prompt="a corgi", method="sctd", iterations=12, views=2, resolution=64, sphere_points=3000,
                          checkpoint_every=6, log_every=3, device="cuda")

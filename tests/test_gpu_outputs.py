@@ -86,7 +86,7 @@ def mean_abs_gap(a, b) -> float:
 
 def test_two_jobs_sharing_a_gpu_or_one_batched_process_train_what_each_trains_alone(tiny_models, tmp_path):
     """What differs between a job alone, beside another on the same GPU, or batched with another in one process
-    (segmentdreamer/multi_asset.py): only rounding, the GPU's own run-to-run nondeterminism (gsplat's atomic
+    (segmentdreamer/training/multi_asset.py): only rounding, the GPU's own run-to-run nondeterminism (gsplat's atomic
     adds) and the UNet's batch composition, amplified over the iterations; so a shared or batched run is as far
     from a lone one as lone runs are from each other. Measured on the H200 (16 iterations, 2 seeds): lone vs lone 0.0003-0.0022
     mean |difference| of the opacity logits, shared vs lone 0.0001-0.0011: heavy-tailed, hence 3 lone runs here."""

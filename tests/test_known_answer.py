@@ -18,7 +18,7 @@ from segmentdreamer.prior.conditioning import view_conditioning
 from segmentdreamer.prior.target_scene import LinearLatentMap, TargetScenePrior
 from segmentdreamer.scene.compare import compare
 from segmentdreamer.scene.known_scenes import build_scene
-from segmentdreamer.train import Trainer
+from segmentdreamer.training.trainer import Trainer
 from segmentdreamer.typed import from_dict
 
 # The demo (workflow/demo.yaml, tests/test_demo.py) trains every method this way through the workflow and asserts

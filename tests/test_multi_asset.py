@@ -1,4 +1,4 @@
-"""Several assets in one process sharing a prior (segmentdreamer/multi_asset.py): batching returns each caller
+"""Several assets in one process sharing a prior (segmentdreamer/training/multi_asset.py): batching returns each caller
 its own rows, and batched training equals training alone up to the UNet's rounding."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from segmentdreamer.config import ConfigError, TrainConfig
-from segmentdreamer.multi_asset import BatchingPrior, train_assets
 from segmentdreamer.scene.gaussians import load_ply
-from segmentdreamer.train import Trainer
+from segmentdreamer.training.multi_asset import BatchingPrior, train_assets
+from segmentdreamer.training.trainer import Trainer
 
 
 class RecordingPrior:
@@ -117,11 +117,11 @@ def test_assets_of_one_job_must_share_the_prior_settings(tiny_models, tmp_path):
 def test_a_compiled_shared_prior_takes_every_batch_size_in_one_graph(tiny_models, tmp_path, monkeypatch):
     """With compile_prior on, a job of several assets compiles the UNet for a symbolic batch size (its batches are
     sums of the live assets' call sizes: more sizes than torch recompiles for); a job of one, for static shapes."""
-    from segmentdreamer import train
     from segmentdreamer.prior import DiffusionPrior
+    from segmentdreamer.training import trainer
 
     calls = []
-    monkeypatch.setattr(train, "compiles_prior", lambda config, device: True)
+    monkeypatch.setattr(trainer, "compiles_prior", lambda config, device: True)
     monkeypatch.setattr(DiffusionPrior, "compile", lambda self, unet_mode="default", dynamic_batch=False: calls.append(dynamic_batch))
     assert train_assets([config(tiny_models, iterations=1), config(tiny_models, iterations=1, seed=1)],
                         [tmp_path / "a", tmp_path / "b"]) == [None, None]
@@ -160,7 +160,7 @@ def test_a_diverging_asset_ends_alone_and_the_retry_costs_the_finished_one_nothi
     again with resume (what a rerun of the failed workflow job does): the finished asset resumes at its last
     iteration and writes the same .ply, the diverged one fails at once."""
     from segmentdreamer.config import OptimConfig
-    from segmentdreamer.divergence import TrainingDiverged
+    from segmentdreamer.training.divergence import TrainingDiverged
 
     configs = [config(tiny_models, method="sds", seed=0), config(tiny_models, method="sds", seed=1, optim=OptimConfig(means_lr=(1e30, 1e30)))]
     folders = [tmp_path / "good", tmp_path / "bad"]

@@ -105,7 +105,7 @@ def test_compile_is_compile_prior_unet_encoder_decoder(tiny_prior, monkeypatch):
                                                      (False, "cuda", False), (True, "cuda", True)])
 def test_compile_prior_defaults_to_on_exactly_on_cuda(setting, device, expected):
     from segmentdreamer.config import TrainConfig
-    from segmentdreamer.train import compiles_prior
+    from segmentdreamer.training.trainer import compiles_prior
 
     assert compiles_prior(TrainConfig(compile_prior=setting), torch.device(device)) is expected
 
@@ -132,8 +132,8 @@ def test_explicit_vae_attention_computes_what_sdpa_computes(tiny_models):
     torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-5, atol=1e-7)
 
 
-# CDS has no Perp-Neg form: it rejects one with a clear error (test_losses_baselines)
-CASES = [(name, False) for name in sorted(LOSSES)] + [(name, True) for name in sorted(LOSSES) if name != "cds"]
+# A method without a Perp-Neg form (its supports_perp_neg trait: CDS) rejects one with a clear error (test_losses_baselines)
+CASES = [(name, False) for name in sorted(LOSSES)] + [(name, True) for name in sorted(LOSSES) if LOSSES[name].supports_perp_neg]
 
 
 @pytest.mark.parametrize("name,perp_neg", CASES)

@@ -9,7 +9,7 @@ import torch
 from segmentdreamer.config import ConfigError, DensifyConfig, OptimConfig, TrainConfig, dump_config, load_config
 from segmentdreamer.losses import LOSSES, LossOut, SCTDSettings
 from segmentdreamer.scene.gaussians import load_ply
-from segmentdreamer.train import CHECKPOINT, Trainer, TrainingDiverged
+from segmentdreamer.training.trainer import CHECKPOINT, Trainer, TrainingDiverged
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from segmentdreamer.losses import LossOut
 from segmentdreamer.prior import DEFAULT_NEGATIVE_PROMPT
 from segmentdreamer.prior.conditioning import PromptEmbeddings, view_conditioning
 from segmentdreamer.scene.gaussians import activate
-from segmentdreamer.train import Trainer, total_variation
+from segmentdreamer.training.trainer import Trainer, total_variation
 
 FRONT, SIDE, BACK, NEGATIVE, EMPTY = 1.0, 2.0, 3.0, 4.0, 5.0
 

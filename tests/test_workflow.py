@@ -342,3 +342,18 @@ def test_slurm_profile_plans_the_paper_dag_with_gpu_requests():
     assert gpu_rules >= {"train", "render", "fid", "gpteval3d_views"}
     assert all(profile.get(rule, {}).get("slurm_partition") == "gpu" for rule in gpu_rules), gpu_rules - {
         rule for rule, values in profile.items() if values.get("slurm_partition") == "gpu"}
+
+
+@pytest.mark.slow
+def test_every_gpu_job_uses_the_one_extension_folder_and_the_default_profile_loads():
+    result = snakemake("-n", "--configfile", "workflow/smoke.yaml", "--config", 'pathvars={"results": "results/dryrun-robust"}')
+    assert result.returncode == 0, result.stdout + result.stderr  # no --cores: the default profile gives them
+    assert "profiles/default" in result.stdout + result.stderr
+    folders = re.findall(r"TORCH_EXTENSIONS_DIR=(\S+) segmentdreamer (train|render|build-extensions)", result.stdout)
+    jobs = {job for _, job in folders}
+    assert jobs == {"train", "render", "build-extensions"}
+    assert {folder for folder, _ in folders} == {"results/dryrun-robust/torch_extensions"}
+    # torch.compile's cache lives under <results> too, so later jobs (and other nodes) reuse the first one's graphs
+    compiling = re.findall(r"TORCHINDUCTOR_CACHE_DIR=(\S+) TORCH_EXTENSIONS_DIR=\S+ segmentdreamer (train|render)", result.stdout)
+    assert {job for _, job in compiling} == {"train", "render"}
+    assert {folder for folder, _ in compiling} == {"results/dryrun-robust/cache/inductor"}

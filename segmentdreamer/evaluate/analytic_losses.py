@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..losses import LossInput, loss_class
+from ..losses import LOSSES, LossInput, loss_class
 from ..prior.analytic import AnalyticPrior, GaussianMixture
 from ..prior.conditioning import view_conditioning
 
@@ -35,7 +35,6 @@ TEXT = GaussianMixture.of([[1.0, 0.5, -0.5, 0.0], [-0.5, 1.0, 0.5, 0.5]], [0.3, 
 """Two text modes in 4 dimensions."""
 NEGATIVE = GaussianMixture.of([[0.5, 0.5, 0.0, 0.5]], [0.5])
 """The negative prompt's distribution, between the text modes and wider."""
-METHODS = ("sds", "ism", "cds", "gcs", "sctd")
 SCENE_SUBJECT = "3DGS via a linear map"
 
 
@@ -97,10 +96,12 @@ def score(latents: torch.Tensor, text: GaussianMixture) -> dict[str, float]:
             "norm": float(latents.norm(dim=1).mean()), "diversity": float(pairwise.mean())}
 
 
-def measure(methods=METHODS, guidance_scales=(1.0, 3.0, 7.5), seeds: int = 4, iterations: int = 1000,
+def measure(methods: tuple[str, ...] | None = None, guidance_scales=(1.0, 3.0, 7.5), seeds: int = 4, iterations: int = 1000,
             scene_guidance_scales=(1.0, 7.5), scene_seeds: int = 2, scene_iterations: int = 200) -> pd.DataFrame:
     """One row per (subject, method, g); diversity over the first latent (view) of every seed's run.
-    ``scene_iterations`` 0 leaves the 3D setting out."""
+    ``methods``: None for every registered method (a plugin's loss too); ``scene_iterations`` 0 leaves the 3D
+    setting out."""
+    methods = tuple(LOSSES) if methods is None else methods
     prior = AnalyticPrior(TEXT, NEGATIVE, shape=(4, 1, 1))
     settings = [("latent", distil, guidance_scales, seeds, iterations)]
     if scene_iterations:
@@ -140,7 +141,7 @@ def write_analytic_losses(prefix: str | Path, **settings) -> list[Path]:
         for (subject, method), group in table.dropna(subset=["guidance_scale"]).groupby(["subject", "method"], sort=False):
             scene = subject == SCENE_SUBJECT
             axis.plot(group["guidance_scale"], group[metric], "s--" if scene else "o-", label=f"{method} (3DGS)" if scene else method,
-                      color=f"C{METHODS.index(method)}" if method in METHODS else None, alpha=0.6 if scene else 1.0)
+                      color=f"C{list(LOSSES).index(method) % 10}" if method in LOSSES else None, alpha=0.6 if scene else 1.0)
         axis.axhline(reference[metric], color="grey", linestyle="--", linewidth=1, label="text samples")
         axis.set(xlabel="guidance scale", title=metric.replace("_", " "))
         if metric == "log_likelihood":

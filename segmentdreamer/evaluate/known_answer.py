@@ -27,10 +27,10 @@ def evaluate_run(run_config: str | Path, ply: str | Path, out_json: str | Path, 
     """
     from ..atomic import atomic_target, write_json
     from ..config import ConfigError, load_config
+    from ..init.initial_gaussians import initial_gaussians
     from ..models import is_target_scene
     from ..prior.target_scene import TargetScenePrior
     from ..scene.gaussians import load_ply
-    from ..train import initial_gaussians
 
     config = load_config(run_config)
     if not is_target_scene(config.models.sd):

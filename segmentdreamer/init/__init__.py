@@ -9,7 +9,7 @@ import importlib
 
 from .settings import InitSettings, PointESampling
 
-_LAZY = {"PointE": ".pointe", "pointe_frame": ".to_gaussians", "points_to_gaussians": ".to_gaussians"}
+_LAZY = {"PointE": ".pointe", "initial_gaussians": ".initial_gaussians", "pointe_frame": ".to_gaussians", "points_to_gaussians": ".to_gaussians"}
 
 
 def __getattr__(name: str):

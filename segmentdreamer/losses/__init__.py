@@ -12,14 +12,15 @@ import importlib
 
 from .base import DistillationLoss, LossInput, LossOut, LossSettings
 from .registry import LOSSES, load_plugins, loss_class, register_loss, settings_class
-from .settings import CDSSettings, GCSSettings, ISMSettings, SCTDSettings, SDSSettings
+from .settings import BUILTIN_SETTINGS, CDSSettings, GCSSettings, ISMSettings, SCTDSettings, SDSSettings
 
-_LAZY = {"SCTDLoss": ".sctd", "SDSLoss": ".sds", "ISMLoss": ".ism", "CDSLoss": ".cds", "GCSLoss": ".gcs"}
+_LAZY = {settings.loss.rpartition(":")[2]: settings.loss.partition(":")[0] for settings in BUILTIN_SETTINGS}
+"""Loss class name -> its module, read from each built-in settings class's ``loss`` trait (imported on first access)."""
 
 
 def __getattr__(name: str):
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -31,15 +31,29 @@ def register_loss(loss_or_settings: type) -> type:
         raise TypeError(f"{loss_or_settings!r}: a loss needs a LossSettings dataclass with a `method` name (see losses/base.py)")
     if loss_or_settings is not settings:  # a loss class: its settings class leads to it from now on
         own = settings.__dict__.get("loss")
-        if own is not None and _import_path(own) != _import_path(loss_or_settings):
-            raise ValueError(f"{settings.__qualname__} already belongs to {_import_path(own)}; give "
-                             f"{loss_or_settings.__qualname__} its own Settings subclass with a new `method` name")
+        if own is not None and not _same_class(own, loss_or_settings):
+            raise ValueError(f"{settings.__qualname__}'s `loss` trait names {_import_path(own)}, not "
+                             f"{_import_path(loss_or_settings)}: drop the trait (registering the loss class sets it), or "
+                             f"give {loss_or_settings.__qualname__} its own Settings subclass with a new `method` name")
         settings.loss = loss_or_settings
     known = LOSSES.get(settings.method)
     if known is not None and known is not settings:
         raise ValueError(f"method {settings.method!r} is already registered by {known.__module__}.{known.__qualname__}")
     LOSSES[settings.method] = settings
     return loss_or_settings
+
+
+def _same_class(named: type | str, cls: type) -> bool:
+    """Whether a ``loss`` trait (a class or an import path) is ``cls`` (a path that does not import is not)."""
+    if not isinstance(named, str):
+        return named is cls
+    if named == _import_path(cls):
+        return True
+    module, _, name = named.partition(":")
+    try:
+        return getattr(importlib.import_module(module), name, None) is cls
+    except ImportError:
+        return False
 
 
 def _import_path(target: type | str) -> str:

@@ -1,7 +1,7 @@
 """Training jobs of several runs (``assets_per_job``): which runs share one process and one prior.
 
 With ``assets_per_job: K`` (K > 1) the workflow trains up to K runs in one job (``segmentdreamer train`` with
-repeated ``--config``/``--out``, segmentdreamer/multi_asset.py), their UNet calls batched. A job's runs have the
+repeated ``--config``/``--out``, segmentdreamer/training/multi_asset.py), their UNet calls batched. A job's runs have the
 same prompt set and variant, so they run the same method for the same number of iterations, and the same prior
 settings; they are consecutive (prompt, seed) runs of the prompt list (seeds may differ: each asset draws from
 its own generators)::

@@ -122,7 +122,7 @@ class DiffusionPrior(Prior):
         iterations pay the compilation (about a minute per batch size on an H100).
 
         ``dynamic_batch``: one graph whose batch size is symbolic, for callers whose batch sizes vary without
-        bound (several assets' calls batched together, :mod:`~segmentdreamer.multi_asset`: sums of every live
+        bound (several assets' calls batched together, :mod:`~segmentdreamer.training.multi_asset`: sums of every live
         asset's call sizes, more sizes than torch's recompile limit of 8 would compile).
         """
         compile_unet_forward(self.unet, mode, dynamic_batch)

@@ -54,7 +54,7 @@ rule train:
 
 
 # assets_per_job > 1: each group of runs of segmentdreamer/plan/batches.py trains in one job, one process on one
-# prior (segmentdreamer/multi_asset.py). Their rules name concrete files, so Snakemake prefers them to `train`
+# prior (segmentdreamer/training/multi_asset.py). Their rules name concrete files, so Snakemake prefers them to `train`
 # for those runs. A resumed job resumes every run in it from its own checkpoint; a member that diverges fails the
 # job (no member becomes a result), and the rerun costs the finished members nothing (they resume at their end).
 # Their helpers (TRAIN_BATCH_SHELL, train_batch_members, member_files, batch_resources) are in common.smk. Nothing

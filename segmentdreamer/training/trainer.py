@@ -23,18 +23,19 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from .atomic import atomic_target, disk_report, exclusive_lock, write_json
-from .config import ConfigError, TrainConfig, dump_config, to_dict, validated
-from .devices import PRIOR_DTYPES, resolve_device
+from ..atomic import atomic_target, disk_report, exclusive_lock, write_json
+from ..config import TrainConfig, dump_config, to_dict, validated
+from ..devices import PRIOR_DTYPES, resolve_device
+from ..init.initial_gaussians import initial_gaussians
+from ..losses import LossInput, loss_class
+from ..plan.layout import RUN_FILES
+from ..prior import ObservedViews, Prior, load_prior, view_conditioning
+from ..scene import densify
+from ..scene.beg import BrightnessEqualizer
+from ..scene.cameras import Cameras, TrainingCameraSampler
+from ..scene.gaussians import activate, save_ply
+from ..scene.render import render
 from .divergence import TrainingDiverged, check_marker, health_problems, write_marker
-from .losses import LossInput, loss_class
-from .plan.layout import RUN_FILES
-from .prior import ObservedViews, Prior, load_prior, view_conditioning
-from .scene import densify
-from .scene.beg import BrightnessEqualizer
-from .scene.cameras import Cameras, TrainingCameraSampler
-from .scene.gaussians import activate, from_points, load_ply, save_ply, sphere_points
-from .scene.render import render
 
 log = logging.getLogger(__name__)
 CHECKPOINT = RUN_FILES["checkpoint"]
@@ -48,16 +49,6 @@ def build_loss(config: TrainConfig):
 def uses_beg(config: TrainConfig) -> bool:
     """``beg`` if the config sets it, else the method's default."""
     return config.beg if config.beg is not None else type(config.loss).beg_default
-
-
-def initial_gaussians(config: TrainConfig) -> torch.nn.ParameterDict:
-    """The scene a run starts from: the ``sphere`` init drawn with the run's seed, or the init .ply."""
-    if config.init == "sphere":
-        return from_points(sphere_points(config.sphere_points, generator=torch.Generator().manual_seed(config.seed)))
-    path = Path(config.init)
-    if not path.is_file():
-        raise ConfigError(f"init: {path} does not exist (a Point-E .ply from `segmentdreamer init`, or 'sphere')")
-    return load_ply(path)
 
 
 def compiles_prior(config: TrainConfig, device: torch.device) -> bool:

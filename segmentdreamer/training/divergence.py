@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .atomic import write_json
+from ..atomic import write_json
 
 DIVERGED = "diverged.json"
 

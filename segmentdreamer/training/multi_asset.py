@@ -1,6 +1,6 @@
 """Several assets trained in one process on one prior, their UNet calls batched together (throughput mode).
 
-Each asset is an ordinary :class:`~segmentdreamer.train.Trainer` (its own scene, optimisers, loss with its own
+Each asset is an ordinary :class:`~segmentdreamer.training.trainer.Trainer` (its own scene, optimisers, loss with its own
 random generators, camera sampler, checkpoints and logs) running in its own thread. They share one prior
 through :class:`BatchingPrior`: a no-grad ``predict_noise`` call waits until every asset still training has
 made one, then all of them run as one UNet batch (per-sample timesteps and text embeddings) and each caller
@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .prior.base import Prior
+from ..prior.base import Prior
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class BatchingPrior(Prior):
 
 def check_shared(configs: list) -> None:
     """Every asset must ask for the same prior: raise ConfigError naming the first key that differs."""
-    from .config import PRIOR_KEYS, ConfigError, setting
+    from ..config import PRIOR_KEYS, ConfigError, setting
 
     first = configs[0]
     for index, config in enumerate(configs[1:], start=1):
@@ -167,10 +167,10 @@ def train_assets(configs: list, out_dirs: list[str | Path], resume: bool = False
 
     A diverged or failed asset ends alone (its error is returned); the others go on. ``log_files`` (one per
     asset) get each asset's own log records (resuming, divergence, its result) besides the process's log."""
-    from .config import ConfigError
-    from .devices import PRIOR_DTYPES, resolve_device
-    from .prior import load_prior
-    from .train import Trainer, compiles_prior
+    from ..config import ConfigError
+    from ..devices import PRIOR_DTYPES, resolve_device
+    from ..prior import load_prior
+    from .trainer import Trainer, compiles_prior
 
     if len(configs) != len(out_dirs) or not configs or (log_files is not None and len(log_files) != len(configs)):
         raise ValueError("train_assets: one output folder (and log file, if any) per config, at least one")
