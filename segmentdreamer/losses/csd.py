@@ -4,7 +4,8 @@
     dL/dz0 = (1 - abar_t) [w_text (eps(z_t; text) - eps(z_t; empty)) - w_neg (eps(z_t; negative) - eps(z_t; empty))] / B
 
 SDS's gradient with its generative term (eps(z_t; text) - eps) dropped: only the implicit classifier's score pulls.
-One UNet call of batch 2B (3B with the negative term).
+Timesteps, noise and weighting are SDS's (the loss derives from it); one UNet call of batch 2B (3B with the negative
+term).
 """
 
 from __future__ import annotations
@@ -17,38 +18,24 @@ import torch
 from ..prior.base import Prior
 from ..prior.guidance import timesteps_for
 from .base import LossInput, LossOut
-from .common import RandomStateMixin, finite_gradient, inject_gradient
+from .sds import SDSLoss
 from .settings import CSDSettings
 
 
 @dataclass
-class CSDLoss(CSDSettings, RandomStateMixin):
+class CSDLoss(CSDSettings, SDSLoss):
     """The loss; its hyperparameters, defaults and ranges are :class:`~.settings.CSDSettings`."""
 
     Settings: ClassVar[type] = CSDSettings
-    seed: int = 0
-    """The run seed (fresh noise and timesteps); not a setting of the ``loss:`` block."""
-
-    def __post_init__(self) -> None:
-        self.validate_settings()
-        self._init_random_state()
 
     def __call__(self, prior: Prior, batch: LossInput) -> LossOut:
         if batch.cond.uses_perp_neg:
             raise ValueError("CSD has no Perp-Neg form (perp_neg: false; its negative prompt enters as negative_scale)")
-        z0, schedule = batch.latents, prior.schedule
-        bsz = z0.shape[0]
-        t = torch.randint(self.t_min, self.t_max + 1, (bsz,), generator=self.run_generator)
-        noise = self.offset_noise(tuple(z0.shape), 0.0, self.run_generator).to(device=z0.device, dtype=z0.dtype)
-        with torch.no_grad():
-            z_t = schedule.alpha(t, z0) * z0.detach() + schedule.sigma(t, z0) * noise
-            score = self.classifier_score(prior, z_t, t, batch)
-            grad, hidden = finite_gradient(schedule.one_minus_alphas_cumprod(t, z0) * score / bsz)
-        logs = {"t": t.tolist(), "grad_norm": grad.norm()}
-        return LossOut(loss=inject_gradient(z0, grad) + hidden, grad=grad, logs=logs)
+        return super().__call__(prior, batch)
 
-    def classifier_score(self, prior: Prior, z_t: torch.Tensor, t: torch.Tensor, batch: LossInput) -> torch.Tensor:
-        """w_text (eps(text) - eps(empty)) - w_neg (eps(negative) - eps(empty)) [B, C, h, w], one UNet call."""
+    def score(self, prior: Prior, z_t: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, batch: LossInput) -> torch.Tensor:
+        """w_text (eps(text) - eps(empty)) - w_neg (eps(negative) - eps(empty)) [B, C, h, w], one UNet call; the
+        drawn noise does not enter (no generative term)."""
         cond, bsz = batch.cond, z_t.shape[0]
         branches = [cond.text, cond.empty] + ([cond.negative] if self.negative_scale else [])
         ts = timesteps_for(t, bsz)

@@ -37,7 +37,10 @@ class SDSLoss(SDSSettings, RandomStateMixin):
         noise = self.offset_noise(tuple(z0.shape), 0.0, self.run_generator).to(device=z0.device, dtype=z0.dtype)
         with torch.no_grad():
             z_t = schedule.alpha(t, z0) * z0.detach() + schedule.sigma(t, z0) * noise
-            eps = guided_noise(prior.predict_noise, z_t, t, batch.cond, self.guidance_scale).guided
-            grad, hidden = finite_gradient(schedule.one_minus_alphas_cumprod(t, z0) * (eps - noise) / bsz)
+            grad, hidden = finite_gradient(schedule.one_minus_alphas_cumprod(t, z0) * self.score(prior, z_t, t, noise, batch) / bsz)
         logs = {"t": t.tolist(), "grad_norm": grad.norm()}
         return LossOut(loss=inject_gradient(z0, grad) + hidden, grad=grad, logs=logs)
+
+    def score(self, prior: Prior, z_t: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, batch: LossInput) -> torch.Tensor:
+        """What (1 - abar_t) / B weighs into the gradient [B, C, h, w]: eps_cfg(z_t, t) - eps (one UNet call of 2B)."""
+        return guided_noise(prior.predict_noise, z_t, t, batch.cond, self.guidance_scale).guided - noise

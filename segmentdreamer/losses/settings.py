@@ -166,9 +166,9 @@ class GCSSettings(LossSettings):
 
 
 @dataclass
-class CSDSettings(LossSettings):
-    """CSD (Classifier Score Distillation, Yu et al., ICLR 2024): the classifier-free guidance term alone, optionally
-    minus a negative prompt's classifier score; no Perp-Neg form."""
+class CSDSettings(SDSSettings):
+    """CSD (Classifier Score Distillation, Yu et al., ICLR 2024): SDS's timesteps and fresh noise, its classifier-free
+    guidance term alone, optionally minus a negative prompt's classifier score; no Perp-Neg form."""
 
     method: ClassVar[str] = "csd"
     display_name: ClassVar[str] = "Classifier Score Distillation (CSD)"
@@ -176,18 +176,10 @@ class CSDSettings(LossSettings):
     supports_perp_neg: ClassVar[bool] = False
     unet_calls: ClassVar[str] = "1 per iteration: 2B (text, empty prompt), 3B with the negative prompt's term"
 
-    guidance_scale: Scale = 100.0
-    """omega_text on eps(text) - eps(empty): the classifier term SDS carries at threestudio's g = 100, here alone."""
     negative_scale: Scale = 0.0
-    """omega_neg on eps(negative) - eps(empty), subtracted (0: the plain classifier score)."""
-    t_min: TimestepIndex = 20
-    t_max: TimestepIndex = 980
-    """Timesteps are drawn uniformly from [t_min, t_max], independently per view (the CSD code's 0.02-0.98)."""
-    noise_seed: Seed = 0
-
-    def check(self) -> None:
-        if self.t_min > self.t_max:
-            raise ConfigError(f"t_min: must not exceed t_max ({self.t_max}), got {self.t_min}")
+    """omega_neg on eps(negative) - eps(empty), subtracted (0: the plain classifier score). ``guidance_scale`` is
+    omega_text on eps(text) - eps(empty): 100, the classifier term's weight in SDS at threestudio's g, here alone;
+    t_min / t_max: the CSD code's 0.02 / 0.98 of the schedule, as SDS."""
 
 
 BUILTIN_SETTINGS: tuple[type[LossSettings], ...] = (SCTDSettings, SDSSettings, ISMSettings, CDSSettings, GCSSettings, CSDSettings)
