@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..evaluate.metric import METRICS, Metric
+from ..evaluate.metric import METRICS
 
 
 @dataclass(frozen=True)
@@ -26,16 +26,17 @@ class Column:
     """Rank by closeness to this value (e.g. a ratio whose ideal is 1) instead of by direction."""
 
     @classmethod
-    def of_metric(cls, metric: Metric) -> Column:
-        """A registered metric's column (segmentdreamer/evaluate/metric.py)."""
-        return cls(metric.name, metric.title, metric.higher_is_better, metric.digits)
+    def listed(cls, column: dict) -> Column:
+        """A column as a metric lists it (``Metric.columns``, segmentdreamer/evaluate/metric.py; a manifest's
+        ``metric_columns``)."""
+        return cls(column["key"], column["title"], column["higher_is_better"], column["digits"], column.get("best"))
 
 
 TIME = Column("time", "Time (min)", False, 1)
 """Minutes per asset from the trainer's timer."""
 FID = Column("fid", "FID", False, 2)
 """FID of a method's renders against the Stable Diffusion reference set."""
-COLUMNS = (Column.of_metric(METRICS["clip"]), Column.of_metric(METRICS["ir"]), TIME, FID)
+COLUMNS = (*(Column.listed(c) for name in ("clip", "ir") for c in METRICS[name].columns()), TIME, FID)
 """The paper's Table 1 columns (its numbers: PAPER)."""
 
 OPTIONAL_COLUMNS = (Column("r_precision", "CLIP R-precision", True, 3),)

@@ -57,10 +57,6 @@ def metric_columns(manifest: dict) -> list[dict]:
     return listed
 
 
-def table_columns(columns: list[dict]) -> tuple[Column, ...]:
-    return tuple(Column(c["key"], c["title"], c["higher_is_better"], c["digits"], c.get("best")) for c in columns)
-
-
 def _mean_field(paths: list[str], field: str) -> float | None:
     """The mean over runs of ``record[field]``, runs without a value (None) left out; None when no run has one."""
     values = [value for value in (_load(p).get(field) for p in paths) if value is not None]
@@ -176,7 +172,7 @@ def write_table1(manifest_path: str | Path, out_prefix: str | Path) -> list[Path
     manifest = _load(manifest_path)
     rows, facts = aggregate(manifest)
     table = Table(rows, caption=caption(manifest.get("prompt_set", "?"), facts), seeds=facts["seeds"],
-                  base_columns=table_columns(metric_columns(manifest)) + TIMER_AND_FID)
+                  base_columns=tuple(map(Column.listed, metric_columns(manifest))) + TIMER_AND_FID)
     out_prefix = Path(out_prefix)
     out_prefix.parent.mkdir(parents=True, exist_ok=True)
     paths = []
